@@ -1,0 +1,53 @@
+"""Engine and session factory for SQLite (embedded) and PostgreSQL (shared)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.orm import sessionmaker
+
+
+class DatabaseConfigError(RuntimeError):
+    """A database URL or location that cannot be used; the message is one clear sentence."""
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def make_engine(url: str, *, echo: bool = False) -> Engine:
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise DatabaseConfigError(f"The database URL {url!r} is not valid.") from exc
+    if parsed.drivername.startswith("postgresql") and parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:":
+            directory = Path(database).expanduser().resolve().parent
+            if not directory.is_dir():
+                raise DatabaseConfigError(f"The database directory {directory} does not exist.")
+        engine = create_engine(parsed, echo=echo, connect_args={"timeout": 10})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if parsed.get_backend_name() != "postgresql":
+        raise DatabaseConfigError(
+            f"The database {parsed.get_backend_name()!r} is not supported (SQLite or PostgreSQL)."
+        )
+    return create_engine(
+        parsed, echo=echo, pool_pre_ping=True, pool_size=5, max_overflow=10,
+        connect_args={"connect_timeout": 5},
+    )
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker:
+    return sessionmaker(engine, expire_on_commit=False)

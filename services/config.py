@@ -1,0 +1,70 @@
+"""Settings: one pydantic-settings class with the env prefix ``KIOSK_``, read once."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LANGUAGES = ("de", "en")
+
+
+def default_home() -> Path:
+    return Path(platformdirs.user_data_dir("kundenkiosk", appauthor=False))
+
+
+class Settings(BaseSettings):
+    """Everything configurable. Environment variables are ``KIOSK_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="KIOSK_", extra="ignore")
+
+    home: Path = Field(default_factory=default_home)
+    database_url: str | None = None
+    secret_key_file: Path | None = None
+    # A hex secret shared by all terminals of one installation (instead of the file).
+    secret_key: str | None = None
+    smtp_url: str | None = None
+    mail_from: str = "Kundenkiosk <kundenkiosk@localhost>"
+    public_url: str = "http://localhost:8000"
+    export_dir: Path | None = None
+    terminal_id: str = Field(default_factory=lambda: os.uname().nodename)
+    language: str = "de"
+    # Seconds without input until the wipe, the warning included.
+    idle_timeout_kiosk: int = 120
+    idle_timeout_desk: int = 900
+    idle_warning: int = 20
+    session_absolute_kiosk: int = 30 * 60
+    session_absolute_agent: int = 8 * 3600
+    session_idle_agent: int = 15 * 60
+    reauth_valid: int = 5 * 60
+    customer_types: list[str] = ["private", "teacher", "company", "organiser"]
+    terms_version: str = "2026-01"
+    privacy_version: str = "2026-01"
+    marketing_version: str = "2026-01"
+    # argon2id profile: OWASP's second recommendation (m=19 MiB, t=2, p=1) at least.
+    argon2_memory_kib: int = 19 * 1024
+    argon2_time_cost: int = 2
+    argon2_parallelism: int = 1
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.home / 'kiosk.db'}"
+
+    @property
+    def resolved_export_dir(self) -> Path:
+        return self.export_dir or self.home / "exports"
+
+    @property
+    def resolved_secret_key_file(self) -> Path:
+        return self.secret_key_file or self.home / "secret.key"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings from the environment; keyword overrides win (CLI options)."""
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    return Settings(**clean)  # type: ignore[arg-type]
