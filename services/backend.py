@@ -86,7 +86,10 @@ class Backend:
             if not is_current(self.engine):
                 upgrade(self.engine)
         except OperationalError as exc:
-            raise StorageUnavailable(N_("The database cannot be reached or written.")) from exc
+            raise StorageUnavailable(
+                N_("The database {database} cannot be reached or written."),
+                params={"database": self.engine.url.render_as_string(hide_password=True)},
+            ) from exc
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

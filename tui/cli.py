@@ -90,10 +90,10 @@ def _cmd_db(args: argparse.Namespace) -> int:
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
-    from services.importer import import_file
-
     if not args.file.is_file():
         raise CliError(f"The file {args.file} does not exist or cannot be read.")
+    from services.importer import import_file
+
     report = import_file(_backend(args), args.file)
     for line in report.errors:
         print(f"line {line.line}: {line.reason}", file=sys.stderr)

@@ -1,0 +1,64 @@
+"""Bad input at the command line: one clear sentence, a non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tui.cli import main
+
+
+def test_database_directory_missing(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path}/nope/kiosk.db"
+    assert main(["--db", url, "db", "upgrade"]) == 2
+    err = capsys.readouterr().err
+    assert "does not exist" in err and "Traceback" not in err
+
+
+def test_unreachable_postgres(capsys):
+    assert main(["--db", "postgresql://nobody@127.0.0.1:9/none", "db", "upgrade"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("kiosk:") and len(err.splitlines()) == 1
+
+
+def test_invalid_url(capsys):
+    assert main(["--db", "not a url", "db", "upgrade"]) == 2
+    assert "not valid" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write a read-only directory")
+def test_read_only_directory(tmp_path, capsys):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o555)
+    assert main(["--db", f"sqlite:///{folder}/kiosk.db", "db", "upgrade"]) == 2
+    assert "cannot be reached or written" in capsys.readouterr().err
+
+
+def test_unknown_language_is_refused():
+    out = subprocess.run([sys.executable, "-m", "tui.cli", "--lang", "fr"],
+                         capture_output=True, text=True)
+    assert out.returncode == 2
+    assert "invalid choice: 'fr'" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_db_upgrade_then_status(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path}/kiosk.db"
+    assert main(["--db", url, "db", "upgrade"]) == 0
+    assert main(["--db", url, "db", "status"]) == 0
+    out = capsys.readouterr().out
+    assert "schema 0001" in out or "(head" in out
+
+
+def test_missing_import_file(tmp_path, capsys):
+    assert main(["--db", f"sqlite:///{tmp_path}/k.db", "import", str(tmp_path / "x.jsonl")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_db_option_after_the_subcommand(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path}/after.db"
+    assert main(["db", "upgrade", "--db", url]) == 0
+    assert (tmp_path / "after.db").exists()
