@@ -1,0 +1,88 @@
+"""Dialect-specific bulk upserts (SQLite and PostgreSQL) for the back-office importer.
+
+``INSERT … ON CONFLICT (…) DO UPDATE`` executed as one ``executemany`` per chunk of plain
+dictionaries: no ORM objects, no per-row round trip through the unit of work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Table, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+CHUNK = 5000
+
+
+def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def upsert_statement(
+    connection: Connection,
+    table: Table,
+    conflict: Sequence[str],
+    update: Sequence[str],
+    *,
+    keep_when_null: Sequence[str] = (),
+):  # type: ignore[no-untyped-def]
+    """``INSERT … ON CONFLICT (conflict) DO UPDATE SET col = excluded.col`` for ``update``.
+
+    Columns in ``keep_when_null`` keep their stored value when the new one is NULL
+    (``COALESCE(excluded.col, table.col)``); columns in neither list are never overwritten.
+    """
+    name = connection.dialect.name
+    if name == "sqlite":
+        stmt = sqlite.insert(table)
+    elif name == "postgresql":
+        stmt = postgresql.insert(table)
+    else:  # pragma: no cover - make_engine refuses other databases
+        raise RuntimeError(f"bulk upsert is not available for {name}")
+    values: dict[str, Any] = {col: stmt.excluded[col] for col in update}
+    for col in keep_when_null:
+        values[col] = func.coalesce(stmt.excluded[col], table.c[col])
+    if not values:
+        return stmt.on_conflict_do_nothing(index_elements=list(conflict))
+    return stmt.on_conflict_do_update(index_elements=list(conflict), set_=values)
+
+
+def upsert(
+    connection: Connection,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    conflict: Sequence[str],
+    update: Sequence[str],
+    *,
+    keep_when_null: Sequence[str] = (),
+    chunk: int = CHUNK,
+) -> None:
+    """Upsert ``rows`` (dicts with identical keys) in chunks of ``chunk`` via executemany."""
+    if not rows:
+        return
+    stmt = upsert_statement(connection, table, conflict, update, keep_when_null=keep_when_null)
+    for part in chunks(rows, chunk):
+        connection.execute(stmt, list(part))
+
+
+def id_map(
+    connection: Connection, table: Table, key: str, values: Iterable[str], chunk: int = CHUNK
+) -> dict[str, int]:
+    """``{key value: id}`` for the given values, one ``IN`` query per chunk."""
+    wanted = sorted(set(values))
+    result: dict[str, int] = {}
+    column = table.c[key]
+    for part in chunks(wanted, chunk):
+        for value, ident in connection.execute(
+            select(column, table.c.id).where(column.in_(part))
+        ):
+            result[value] = ident
+    return result
+
+
+def existing(
+    connection: Connection, table: Table, key: str, values: Iterable[str], chunk: int = CHUNK
+) -> set[str]:
+    """The subset of ``values`` present in ``table.key``."""
+    return set(id_map(connection, table, key, values, chunk))
