@@ -1,0 +1,288 @@
+"""The Textual app: start-up, kiosk mode, idle wipe, language, themes, help, flow registry.
+
+Later flows plug in through ``KioskApp.FLOWS`` (name -> screen factory); every screen derives
+from ``screens.widgets.KioskScreen`` (``HELP_ARTICLE``, ``refresh_texts()``, ``run_service``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual import events
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.reactive import reactive
+from textual.screen import ModalScreen, Screen
+
+from screens.widgets import TranslatedLabel, language_of, tr, translate_bindings, wipe_inputs
+from services.errors import N_
+from services.i18n import LANGUAGES, translate
+from tui.commands import KioskCommands
+from tui.themes import DEFAULT_THEME, HIGH_CONTRAST_THEME, THEMES
+
+if TYPE_CHECKING:
+    from services.backend import Backend
+
+_IMPORTED_AT = time.perf_counter()
+log = logging.getLogger("kundenkiosk.tui")
+
+
+class IdleWarning(ModalScreen[None]):
+    """"Are you still there?" — any key or click cancels (handled by the app)."""
+
+    DEFAULT_CSS = """
+    IdleWarning { align: center middle; background: $background 70%; }
+    #idle-box {
+        width: 60; max-width: 95%; height: auto; padding: 1 2;
+        border: thick $warning; background: $surface;
+    }
+    #idle-title { text-style: bold; color: $warning; width: 100%; }
+    #idle-countdown { width: 100%; margin: 1 0; }
+    """
+    HELP_ARTICLE = "welcome"
+
+    def __init__(self, seconds: int) -> None:
+        super().__init__(id="idle-warning")
+        self.seconds = seconds
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="idle-box"):
+            yield TranslatedLabel(N_("Are you still there?"), id="idle-title")
+            yield TranslatedLabel(
+                N_("The session ends in {seconds} seconds."), {"seconds": self.seconds},
+                id="idle-countdown")
+            yield TranslatedLabel(N_("Press any key to continue."), id="idle-hint")
+
+    def set_seconds(self, seconds: int) -> None:
+        if seconds != self.seconds:
+            self.seconds = seconds
+            self.query_one("#idle-countdown", TranslatedLabel).set_message(
+                N_("The session ends in {seconds} seconds."), seconds=seconds)
+
+    def refresh_texts(self) -> None:
+        for label in self.query(TranslatedLabel):
+            label.refresh_texts()
+
+
+class KioskApp(App[None], inherit_bindings=False):
+    """``KioskApp(database_url=None, language="de", kiosk_mode=False, idle_timeout=None)``.
+
+    ``idle_timeout``: seconds without input until the wipe, the warning included
+    (default ``settings.idle_timeout_kiosk`` in kiosk mode, else ``idle_timeout_desk``);
+    ``idle_warning``: seconds of countdown before it; ``idle_tick``: check interval.
+    """
+
+    TITLE = "Kundenkiosk"
+    CSS_PATH = "app.tcss"
+    COMMANDS: ClassVar[set[Any]] = {KioskCommands}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f1", "help", N_("Help"), id="help", priority=True,
+                tooltip=N_("Show the help article for this screen")),
+        Binding("f2", "switch_language", N_("Language / Sprache"), id="language", priority=True,
+                tooltip=N_("Switch the language")),
+        Binding("f3", "toggle_contrast", N_("Contrast"), id="contrast", priority=True,
+                tooltip=N_("Switch between the normal and the high-contrast theme")),
+        Binding("ctrl+p", "command_palette", N_("Commands"), id="palette", priority=True,
+                tooltip=N_("Search for an action")),
+        Binding("ctrl+q", "quit_app", N_("Quit"), id="quit", priority=True,
+                tooltip=N_("Quit the application")),
+    ]
+
+    #: Flow registry: name -> screen factory. Missing names show "available soon".
+    #: Known names: "login", "register", "org-register" (welcome buttons) and later flows.
+    FLOWS: ClassVar[dict[str, Callable[[], Screen[Any]]]] = {}
+
+    language: reactive[str] = reactive("de", init=False)
+
+    def __init__(
+        self,
+        database_url: str | None = None,
+        language: str = "de",
+        kiosk_mode: bool = False,
+        idle_timeout: float | None = None,
+        backend: Backend | None = None,
+        *,
+        idle_warning: float | None = None,
+        idle_tick: float = 1.0,
+        high_contrast: bool = False,
+    ) -> None:
+        self._created_at = time.perf_counter()
+        super().__init__()
+        if backend is None:
+            from services.backend import Backend
+
+            backend = Backend(database_url=database_url)
+            backend.ensure_schema()
+        self.backend = backend
+        settings = backend.settings
+        if language not in LANGUAGES:
+            language = "de"
+        self.start_language = language
+        self.set_reactive(KioskApp.language, language)
+        self.kiosk_mode = kiosk_mode
+        if idle_timeout is None:
+            idle_timeout = settings.idle_timeout_kiosk if kiosk_mode else settings.idle_timeout_desk
+        self.idle_timeout = float(idle_timeout)
+        warning = settings.idle_warning if idle_warning is None else idle_warning
+        self.idle_warning = float(max(0.0, min(warning, self.idle_timeout / 2)))
+        self.idle_tick = idle_tick
+        from services.backend import Caller
+
+        self.caller = Caller(terminal_id=settings.terminal_id, language=language)
+        self.session_token: str | None = None
+        self._last_input = time.monotonic()
+        self._warning: IdleWarning | None = None
+        self._wiping = False
+        for theme in THEMES:
+            self.register_theme(theme)
+        self.theme = HIGH_CONTRAST_THEME if high_contrast else DEFAULT_THEME
+        self._translate_app_bindings()
+
+    # -- i18n -------------------------------------------------------------------------------
+    def _(self, message: str, **params: object) -> str:
+        """Translate an English msgid into the current language."""
+        return translate(self.language, message, **params)
+
+    def _translate_app_bindings(self) -> None:
+        translate_bindings(self, self.language, skip={"quit"} if self.kiosk_mode else ())
+
+    def watch_language(self, language: str) -> None:
+        self.caller = dataclasses.replace(self.caller, language=language)
+        self._translate_app_bindings()
+        for screen in list(self.screen_stack):
+            refresh = getattr(screen, "refresh_texts", None)
+            if callable(refresh) and screen.is_mounted:
+                refresh()
+        self.screen.refresh_bindings()
+
+    def action_switch_language(self) -> None:
+        index = LANGUAGES.index(self.language) if self.language in LANGUAGES else 0
+        self.language = LANGUAGES[(index + 1) % len(LANGUAGES)]
+
+    # -- screens ----------------------------------------------------------------------------
+    def get_default_screen(self) -> Screen[Any]:
+        from screens.welcome import WelcomeScreen
+
+        return WelcomeScreen()
+
+    def open_flow(self, name: str) -> None:
+        factory = self.FLOWS.get(name)
+        if factory is None:
+            self.notify(self._("This function will be available soon."),
+                        title=self._("Please note"), markup=False)
+            return
+        self.push_screen(factory())
+
+    def action_help(self) -> None:
+        from screens.help import HelpScreen
+
+        if isinstance(self.screen, HelpScreen):
+            return
+        if self._warning is not None:
+            return
+        article = getattr(self.screen, "HELP_ARTICLE", "welcome")
+        self.push_screen(HelpScreen(article))
+
+    def action_toggle_contrast(self) -> None:
+        self.theme = DEFAULT_THEME if self.theme == HIGH_CONTRAST_THEME else HIGH_CONTRAST_THEME
+
+    def action_command_palette(self) -> None:
+        from textual.command import CommandPalette
+
+        if self.use_command_palette and not CommandPalette.is_open(self):
+            self.push_screen(CommandPalette(placeholder=self._("Search for an action…"),
+                                            id="--command-palette"))
+
+    def action_quit_app(self) -> None:
+        if not self.kiosk_mode:
+            self.exit()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in {"quit_app", "quit"} and self.kiosk_mode:
+            return False
+        return True
+
+    async def action_quit(self) -> None:  # any path to "quit" is closed in kiosk mode
+        if not self.kiosk_mode:
+            self.exit()
+
+    # -- start-up ---------------------------------------------------------------------------
+    def on_mount(self) -> None:
+        self.set_interval(self.idle_tick, self._idle_check, name="idle")
+
+    def on_ready(self) -> None:
+        now = time.perf_counter()
+        message = (f"started in {(now - self._created_at) * 1000:.0f} ms "
+                   f"({(now - _IMPORTED_AT) * 1000:.0f} ms since import)")
+        log.info(message)
+        self.log.info(message)
+        if os.environ.get("KIOSK_EXIT_ON_READY"):  # benchmarks: measure start-up only
+            self.call_after_refresh(self.exit)
+
+    # -- idle wipe --------------------------------------------------------------------------
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, (events.Key, events.MouseDown, events.MouseScrollDown,
+                              events.MouseScrollUp, events.Paste)):
+            self._last_input = time.monotonic()
+            if self._warning is not None:
+                self._cancel_warning()
+                if isinstance(event, (events.Key, events.MouseDown)):
+                    return  # the key that wakes the kiosk does nothing else
+        await super().on_event(event)
+
+    def _cancel_warning(self) -> None:
+        warning, self._warning = self._warning, None
+        if warning is not None and warning.is_current:
+            warning.dismiss(None)
+
+    async def _idle_check(self) -> None:
+        if self._wiping:
+            return
+        remaining = self.idle_timeout - (time.monotonic() - self._last_input)
+        if remaining <= 0:
+            await self.wipe()
+        elif remaining <= self.idle_warning:
+            seconds = max(1, int(remaining + 0.999))
+            if self._warning is None:
+                self._warning = IdleWarning(seconds)
+                self.push_screen(self._warning)
+            else:
+                self._warning.set_seconds(seconds)
+
+    def end_session(self) -> None:
+        """End the server session (if any). Later flows extend this (logout service)."""
+        token, self.session_token = self.session_token, None
+        self.caller = dataclasses.replace(self.caller, session_token=None)
+        if token is not None:
+            self.end_server_session(token)
+
+    def end_server_session(self, token: str) -> None:
+        """Hook for the session service (run it in a thread worker). No-op for now."""
+
+    async def wipe(self) -> None:
+        """End the session, wipe every screen and input, return to a fresh welcome screen."""
+        from screens.welcome import WelcomeScreen
+
+        self._wiping = True
+        try:
+            self._warning = None
+            self.end_session()
+            self.clear_notifications()
+            wipe_inputs(list(self.screen_stack))
+            while len(self.screen_stack) > 1:
+                await self.pop_screen()
+            await self.switch_screen(WelcomeScreen())
+            if self.language != self.start_language:
+                self.language = self.start_language
+            self._last_input = time.monotonic()
+        finally:
+            self._wiping = False
+
+
+__all__ = ["KioskApp", "IdleWarning", "language_of", "tr"]
