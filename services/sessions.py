@@ -1,0 +1,260 @@
+"""Server-side sessions with idle and absolute timeouts and re-authentication.
+
+The terminal holds a 128-bit (here 192-bit) random token from ``services.crypto.new_token``;
+the database keeps only its keyed digest (purpose ``"session"``). Customers get the kiosk
+timeouts (``idle_timeout_kiosk``, ``session_absolute_kiosk``), agents and supervisors the desk
+ones (``session_idle_agent``, ``session_absolute_agent``). Sensitive actions call
+``require_recent_auth``; ``reauthenticate`` (the password again) makes it pass for
+``reauth_valid`` seconds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import unicodedata
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session as DbSession
+
+from db.models import Account, Session
+from services import audit, throttle
+from services.crypto import new_token
+from services.errors import N_, AuthFailed, DomainError, Throttled
+
+if TYPE_CHECKING:
+    from services.backend import Backend
+
+AGENT_KINDS = ("agent", "supervisor")
+MSG_EXPIRED = N_("Your session has ended. Please log in again.")
+MSG_REAUTH = N_("Please enter your password again to continue.")
+MSG_WRONG_PASSWORD = N_("The password is not correct.")
+MSG_WAIT = N_("Too many failed attempts. Please wait {seconds} seconds and try again.")
+
+
+class SessionExpired(DomainError):
+    """No valid session (unknown token, logged out, idle or absolute timeout)."""
+
+    code = "session_expired"
+
+
+class ReauthRequired(DomainError):
+    """A sensitive action needs the password again (``reauthenticate``)."""
+
+    code = "reauth_required"
+
+
+class SessionInfo(BaseModel):
+    account_id: int
+    kind: str
+    display_name: str
+    username: str | None
+    email: str | None
+    language: str
+    terminal_id: str | None
+    created_at: dt.datetime
+    last_seen_at: dt.datetime
+    idle_expires_at: dt.datetime
+    absolute_expires_at: dt.datetime
+    reauth_at: dt.datetime | None
+
+
+def display_name(account: Account) -> str:
+    name = " ".join(p for p in (account.first_name, account.last_name) if p)
+    return name or account.username or account.email or ""
+
+
+def digest(backend: Backend, token: str) -> str:
+    return backend.digester.digest("session", token)
+
+
+def timeouts(backend: Backend, kind: str) -> tuple[int, int]:
+    """(idle seconds, absolute seconds) for an account kind."""
+    s = backend.settings
+    if kind in AGENT_KINDS:
+        return s.session_idle_agent, s.session_absolute_agent
+    return s.idle_timeout_kiosk, s.session_absolute_kiosk
+
+
+def create(db: DbSession, backend: Backend, account: Account, terminal_id: str | None,
+           *, idle_timeout: int | None = None) -> str:
+    """Open a session inside the caller's transaction; returns the token (shown once)."""
+    now = backend.now()
+    idle, absolute = timeouts(backend, account.kind)
+    token = new_token()
+    db.add(Session(
+        token_digest=digest(backend, token), account_id=account.id, terminal_id=terminal_id,
+        created_at=now, last_seen_at=now, idle_timeout_s=idle_timeout or idle,
+        absolute_expires_at=now + dt.timedelta(seconds=absolute),
+    ))
+    return token
+
+
+def open_session(backend: Backend, account_id: int, *, terminal_id: str | None = None,
+                 idle_timeout: int | None = None) -> str:
+    """Open a session for an account (login does this itself); returns the token."""
+    with backend.transaction() as db:
+        account = db.get(Account, account_id)
+        if account is None:
+            raise SessionExpired(MSG_EXPIRED)
+        return create(db, backend, account, terminal_id, idle_timeout=idle_timeout)
+
+
+def _info(row: Session, account: Account) -> SessionInfo:
+    return SessionInfo(
+        account_id=account.id, kind=account.kind, display_name=display_name(account),
+        username=account.username, email=account.email, language=account.language,
+        terminal_id=row.terminal_id, created_at=row.created_at, last_seen_at=row.last_seen_at,
+        idle_expires_at=row.last_seen_at + dt.timedelta(seconds=row.idle_timeout_s),
+        absolute_expires_at=row.absolute_expires_at, reauth_at=row.reauth_at,
+    )
+
+
+def _load(db: DbSession, backend: Backend, token: str | None) -> tuple[Session, Account] | str:
+    """The live session row and account, or the reason it is gone (row ended if needed)."""
+    if not token:
+        return "missing"
+    row = db.scalars(select(Session).where(Session.token_digest == digest(backend, token))).first()
+    if row is None or row.ended_at is not None or row.account_id is None:
+        return "missing"
+    now = backend.now()
+    account = db.get(Account, row.account_id)
+    reason = None
+    if account is None or account.status in ("locked", "disabled"):
+        reason = "account"
+    elif now >= row.absolute_expires_at:
+        reason = "absolute"
+    elif now >= row.last_seen_at + dt.timedelta(seconds=row.idle_timeout_s):
+        reason = "idle"
+    if reason:
+        row.ended_at = now
+        row.ended_reason = reason
+        audit.record(db, "session_end", actor_id=row.account_id, terminal_id=row.terminal_id,
+                     reason=reason, now=now)
+        return reason
+    assert account is not None
+    return row, account
+
+
+def _live(db: DbSession, backend: Backend, token: str | None) -> tuple[Session, Account]:
+    """Inside a transaction: the live session or SessionExpired (the end is committed)."""
+    loaded = _load(db, backend, token)
+    if isinstance(loaded, str):
+        # commit the end of the session before raising (the raise would roll it back)
+        db.commit()
+        raise SessionExpired(MSG_EXPIRED, params={"reason": loaded})
+    row, account = loaded
+    row.last_seen_at = backend.now()
+    return row, account
+
+
+def current(backend: Backend, token: str | None) -> SessionInfo:
+    """The session behind ``token``; touches last_seen. Raises SessionExpired."""
+    with backend.transaction() as db:
+        row, account = _live(db, backend, token)
+        return _info(row, account)
+
+
+def end(backend: Backend, token: str | None, reason: str = "logout") -> None:
+    """End the session (logout, UI wipe). Unknown or ended tokens are ignored."""
+    if not token:
+        return
+    now = backend.now()
+    with backend.transaction() as db:
+        row = db.scalars(
+            select(Session).where(Session.token_digest == digest(backend, token))
+        ).first()
+        if row is None or row.ended_at is not None:
+            return
+        row.ended_at = now
+        row.ended_reason = reason[:32]
+        audit.record(db, "session_end", actor_id=row.account_id, terminal_id=row.terminal_id,
+                     reason=reason[:32], now=now)
+
+
+def end_all(db: DbSession, account_id: int, reason: str, now: dt.datetime,
+            *, except_digest: str | None = None) -> int:
+    query = (
+        update(Session)
+        .where(Session.account_id == account_id, Session.ended_at.is_(None))
+        .values(ended_at=now, ended_reason=reason[:32])
+    )
+    if except_digest:
+        query = query.where(Session.token_digest != except_digest)
+    return db.execute(query).rowcount or 0
+
+
+def end_all_for_account(backend: Backend, account_id: int, reason: str = "ended") -> int:
+    """End every open session of an account (password reset, lock, agent action)."""
+    with backend.transaction() as db:
+        count = end_all(db, account_id, reason, backend.now())
+        if count:
+            audit.record(db, "sessions_ended", actor_id=account_id, reason=reason[:32],
+                         count=count, now=backend.now())
+        return count
+
+
+def check_password_throttled(db: DbSession, backend: Backend, account: Account, password: str,
+                             terminal_id: str | None, *, field: str) -> None:
+    """Verify the account's password (one argon2 run) with the per-account login counters.
+
+    A correct password during a wait is still refused. Failures are flushed, not committed:
+    the caller commits before raising (see ``_commit_and_raise``).
+    """
+    now = backend.now()
+    key = f"a{account.id}"
+    state = throttle.check(db, "login", "account", key, throttle.LOGIN_ACCOUNT, now)
+    ok = backend.hasher.verify(account.password_hash,
+                               unicodedata.normalize("NFKC", password or ""))
+    if not state.allowed(now):
+        wait = state.wait_seconds(now)
+        raise Throttled(MSG_WAIT, fields={field: MSG_WAIT}, params={"seconds": max(wait, 1)})
+    if not ok:
+        status = throttle.fail(db, "login", "account", key, throttle.LOGIN_ACCOUNT, now)
+        audit.record(db, "reauth", outcome="failed", actor_id=account.id,
+                     terminal_id=terminal_id, now=now)
+        if status.frozen and account.status != "locked":
+            account.status = "locked"
+            audit.record(db, "account_locked", actor_id=account.id, terminal_id=terminal_id,
+                         now=now)
+        db.commit()
+        raise AuthFailed(MSG_WRONG_PASSWORD, fields={field: MSG_WRONG_PASSWORD})
+    throttle.reset(db, "login", "account", key)
+
+
+def reauthenticate(backend: Backend, token: str | None, password: str) -> SessionInfo:
+    """The password again: sensitive actions are allowed for ``reauth_valid`` seconds."""
+    with backend.transaction() as db:
+        row, account = _live(db, backend, token)
+        check_password_throttled(db, backend, account, password, row.terminal_id,
+                                 field="password")
+        row.reauth_at = backend.now()
+        audit.record(db, "reauth", actor_id=account.id, terminal_id=row.terminal_id,
+                     now=backend.now())
+        return _info(row, account)
+
+
+def require_recent_auth(backend: Backend, token: str | None) -> SessionInfo:
+    """Raise ReauthRequired unless the password was entered within ``reauth_valid``."""
+    with backend.transaction() as db:
+        row, account = _live(db, backend, token)
+        now = backend.now()
+        valid = dt.timedelta(seconds=backend.settings.reauth_valid)
+        if row.reauth_at is None or now - row.reauth_at > valid:
+            db.commit()
+            raise ReauthRequired(MSG_REAUTH, fields={"password": MSG_REAUTH})
+        return _info(row, account)
+
+
+__all__ = [
+    "ReauthRequired",
+    "SessionExpired",
+    "SessionInfo",
+    "current",
+    "end",
+    "end_all_for_account",
+    "open_session",
+    "reauthenticate",
+    "require_recent_auth",
+]
