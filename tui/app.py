@@ -166,10 +166,9 @@ class KioskApp(App[None], inherit_bindings=False):
         self.language = LANGUAGES[(index + 1) % len(LANGUAGES)]
 
     # -- screens ----------------------------------------------------------------------------
-    def get_default_screen(self) -> Screen[Any]:
-        from screens.welcome import WelcomeScreen
-
-        return WelcomeScreen()
+    def _base_depth(self) -> int:
+        """Screens below the welcome screen (the app's blank default screen)."""
+        return 1
 
     def open_flow(self, name: str) -> None:
         factory = self.FLOWS.get(name)
@@ -214,6 +213,9 @@ class KioskApp(App[None], inherit_bindings=False):
 
     # -- start-up ---------------------------------------------------------------------------
     def on_mount(self) -> None:
+        from screens.welcome import WelcomeScreen
+
+        self.push_screen(WelcomeScreen())
         self.set_interval(self.idle_tick, self._idle_check, name="idle")
 
     def on_ready(self) -> None:
@@ -275,9 +277,12 @@ class KioskApp(App[None], inherit_bindings=False):
             self.end_session()
             self.clear_notifications()
             wipe_inputs(list(self.screen_stack))
-            while len(self.screen_stack) > 1:
+            while len(self.screen_stack) > self._base_depth() + 1:
                 await self.pop_screen()
-            await self.switch_screen(WelcomeScreen())
+            if len(self.screen_stack) > self._base_depth():
+                await self.switch_screen(WelcomeScreen())
+            else:
+                await self.push_screen(WelcomeScreen())
             if self.language != self.start_language:
                 self.language = self.start_language
             self._last_input = time.monotonic()
