@@ -15,7 +15,6 @@ from db.models import (
     Customer,
     CustomerLink,
     EmailToken,
-    OutboxMail,
     SupportRequest,
     Throttle,
 )
