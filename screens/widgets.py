@@ -270,6 +270,7 @@ class KioskScreen(_ServiceMixin, Screen):
 
     def on_mount(self) -> None:
         translate_bindings(self, language_of(self))
+        apply_cursor_blink(self)
 
     def refresh_texts(self) -> None:
         """Re-translate every text; the base version handles ``Field`` and bindings."""
@@ -294,6 +295,7 @@ class KioskModal(_ServiceMixin, ModalScreen[Any]):
 
     def on_mount(self) -> None:
         translate_bindings(self, language_of(self))
+        apply_cursor_blink(self)
 
     def refresh_texts(self) -> None:
         translate_bindings(self, language_of(self))
@@ -339,6 +341,16 @@ class TranslatedLabel(Label):
 
     def refresh_texts(self) -> None:
         self.update(plain(tr(self, self.msgid, **self.params)))
+
+
+def apply_cursor_blink(screen: DOMNode) -> None:
+    """Turn cursor blinking off when the app says so (snapshots, screen readers)."""
+    if getattr(screen.app, "cursor_blink", True):
+        return
+    for widget in screen.query(Input):
+        widget.cursor_blink = False
+    for area in screen.query(TextArea):
+        area.cursor_blink = False
 
 
 def wipe_inputs(root: DOMNode | Iterable[DOMNode]) -> None:

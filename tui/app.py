@@ -75,7 +75,8 @@ class KioskApp(App[None], inherit_bindings=False):
 
     ``idle_timeout``: seconds without input until the wipe, the warning included
     (default ``settings.idle_timeout_kiosk`` in kiosk mode, else ``idle_timeout_desk``);
-    ``idle_warning``: seconds of countdown before it; ``idle_tick``: check interval.
+    ``idle_warning``: seconds of countdown before it; ``idle_tick``: check interval;
+    ``cursor_blink=False`` for deterministic snapshots.
     """
 
     TITLE = "Kundenkiosk"
@@ -88,7 +89,7 @@ class KioskApp(App[None], inherit_bindings=False):
                 tooltip=N_("Switch the language")),
         Binding("f3", "toggle_contrast", N_("Contrast"), id="contrast", priority=True,
                 tooltip=N_("Switch between the normal and the high-contrast theme")),
-        Binding("ctrl+p", "command_palette", N_("Commands"), id="palette", priority=True,
+        Binding("ctrl+p", "command_palette", N_("Commands"), id="palette", priority=True, show=False,
                 tooltip=N_("Search for an action")),
         Binding("ctrl+q", "quit_app", N_("Quit"), id="quit", priority=True,
                 tooltip=N_("Quit the application")),
@@ -111,6 +112,7 @@ class KioskApp(App[None], inherit_bindings=False):
         idle_warning: float | None = None,
         idle_tick: float = 1.0,
         high_contrast: bool = False,
+        cursor_blink: bool = True,
     ) -> None:
         self._created_at = time.perf_counter()
         super().__init__()
@@ -132,6 +134,7 @@ class KioskApp(App[None], inherit_bindings=False):
         warning = settings.idle_warning if idle_warning is None else idle_warning
         self.idle_warning = float(max(0.0, min(warning, self.idle_timeout / 2)))
         self.idle_tick = idle_tick
+        self.cursor_blink = cursor_blink
         from services.backend import Caller
 
         self.caller = Caller(terminal_id=settings.terminal_id, language=language)
