@@ -24,6 +24,7 @@ from screens.widgets import TranslatedLabel, language_of, tr, translate_bindings
 from services.errors import N_
 from services.i18n import LANGUAGES, translate
 from tui.commands import KioskCommands
+from tui.flows import FLOWS, SessionMixin
 from tui.themes import DEFAULT_THEME, HIGH_CONTRAST_THEME, THEMES
 
 if TYPE_CHECKING:
@@ -70,7 +71,7 @@ class IdleWarning(ModalScreen[None]):
             label.refresh_texts()
 
 
-class KioskApp(App[None], inherit_bindings=False):
+class KioskApp(SessionMixin, App[None], inherit_bindings=False):
     """``KioskApp(database_url=None, language="de", kiosk_mode=False, idle_timeout=None)``.
 
     ``idle_timeout``: seconds without input until the wipe, the warning included
@@ -97,7 +98,7 @@ class KioskApp(App[None], inherit_bindings=False):
 
     #: Flow registry: name -> screen factory. Missing names show "available soon".
     #: Known names: "login", "register", "org-register" (welcome buttons) and later flows.
-    FLOWS: ClassVar[dict[str, Callable[[], Screen[Any]]]] = {}
+    FLOWS: ClassVar[dict[str, Callable[[], Screen[Any]]]] = dict(FLOWS)
 
     language: reactive[str] = reactive("de", init=False)
 
@@ -266,9 +267,6 @@ class KioskApp(App[None], inherit_bindings=False):
         self.caller = dataclasses.replace(self.caller, session_token=None)
         if token is not None:
             self.end_server_session(token)
-
-    def end_server_session(self, token: str) -> None:
-        """Hook for the session service (run it in a thread worker). No-op for now."""
 
     async def wipe(self) -> None:
         """End the session, wipe every screen and input, return to a fresh welcome screen."""

@@ -1,0 +1,212 @@
+"""Login with username or e-mail, and the forgotten-password flow (code by e-mail)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Footer, Input
+
+from screens.widgets import (
+    Field,
+    FormError,
+    KioskScreen,
+    TranslatedButton,
+    TranslatedLabel,
+    clear_errors,
+    show_domain_error,
+)
+from services import accounts
+from services.errors import N_, DomainError
+
+MSG_EMPTY = N_("This field must not be empty.")
+MSG_MISMATCH = N_("The passwords do not match.")
+
+
+def require(screen: KioskScreen, *widget_ids: str) -> bool:
+    """Mark every empty required field; True when all are filled."""
+    ok = True
+    for widget_id in widget_ids:
+        if not screen.query_one(f"#{widget_id}", Input).value.strip():
+            screen.query_one(f"#{widget_id}-error").show(screen._(MSG_EMPTY))  # type: ignore[attr-defined]
+            ok = False
+    return ok
+
+
+class LoginScreen(KioskScreen):
+    HELP_ARTICLE = "login"
+    CSS_PATH = "forms.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", N_("Back"), id="back"),
+        Binding("f4", "forgot", N_("Forgot password"), id="forgot"),
+    ]
+
+    def __init__(self, identifier: str = "", notice: str = "") -> None:
+        super().__init__()
+        self.identifier = identifier
+        self.notice = notice
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(classes="form-body"), Vertical(classes="form-box"):
+            yield TranslatedLabel(N_("Log in"), classes="form-title")
+            yield TranslatedLabel(self.notice, id="login-notice", classes="form-notice")
+            yield Field(N_("Username or e-mail address"),
+                        Input(self.identifier, id="login-identifier", max_length=254),
+                        required=True)
+            yield Field(N_("Password"), Input(id="login-password", password=True,
+                                              max_length=300), required=True)
+            yield FormError()
+            with Horizontal(classes="form-buttons"):
+                yield TranslatedButton(N_("Log in"), id="login-submit", variant="primary")
+                yield TranslatedButton(N_("Forgot password?"), id="login-forgot")
+                yield TranslatedButton(N_("Create an account"), id="login-register")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        target = "#login-password" if self.identifier else "#login-identifier"
+        self.query_one(target, Input).focus()
+
+    @on(Input.Submitted, "#login-identifier")
+    def _next(self) -> None:
+        self.query_one("#login-password", Input).focus()
+
+    @on(Input.Submitted, "#login-password")
+    @on(TranslatedButton.Pressed, "#login-submit")
+    def action_submit(self) -> None:
+        clear_errors(self)
+        if not require(self, "login-identifier", "login-password"):
+            return
+        identifier = self.query_one("#login-identifier", Input).value
+        password = self.query_one("#login-password", Input).value
+        self.query_one(".form-box").loading = True
+        self.run_service(accounts.login, self.app.backend, identifier, password,
+                         self.app.caller, on_success=self._logged_in, on_error=self._failed)
+
+    def _failed(self, error: DomainError) -> None:
+        self.query_one(".form-box").loading = False
+        self.query_one("#login-password", Input).value = ""
+        if isinstance(error, accounts.EmailNotVerified):
+            from screens.register import VerifyScreen
+
+            identifier = self.query_one("#login-identifier", Input).value
+            self.app.switch_screen(VerifyScreen(identifier, notice=(error.message, {})))
+            return
+        show_domain_error(self, error, prefix="login")
+
+    def _logged_in(self, result: accounts.LoginResult) -> None:
+        from screens.home import HomeScreen
+
+        self.app.start_session(result.token)
+        self.app.switch_screen(HomeScreen(result.display_name))
+
+    @on(TranslatedButton.Pressed, "#login-forgot")
+    def action_forgot(self) -> None:
+        identifier = self.query_one("#login-identifier", Input).value
+        self.app.switch_screen(ForgotPasswordScreen(identifier))
+
+    @on(TranslatedButton.Pressed, "#login-register")
+    def _register(self) -> None:
+        from screens.register import RegisterScreen
+
+        self.app.switch_screen(RegisterScreen())
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+
+class ForgotPasswordScreen(KioskScreen):
+    """Step 1: the username or e-mail; step 2: the code from the mail and a new password."""
+
+    HELP_ARTICLE = "login"
+    CSS_PATH = "forms.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", N_("Back"), id="back"),
+    ]
+
+    def __init__(self, identifier: str = "") -> None:
+        super().__init__()
+        self.identifier = identifier
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(classes="form-body"), Vertical(classes="form-box"):
+            yield TranslatedLabel(N_("Reset your password"), classes="form-title")
+            yield TranslatedLabel(
+                N_("Enter your username or e-mail address. We will send you an e-mail with "
+                   "a code to set a new password."), classes="form-intro")
+            yield Field(N_("Username or e-mail address"),
+                        Input(self.identifier, id="forgot-identifier", max_length=254),
+                        required=True)
+            with Horizontal(classes="form-buttons"):
+                yield TranslatedButton(N_("Send code"), id="forgot-submit", variant="primary")
+            yield TranslatedLabel("", id="forgot-notice", classes="form-notice")
+            with Vertical(id="reset-step", classes="form-box"):
+                yield Field(N_("Code from the e-mail"), Input(id="reset-code", max_length=40),
+                            required=True)
+                yield Field(N_("New password"), Input(id="reset-password", password=True,
+                                                      max_length=300), required=True,
+                            hint=N_("At least 15 characters. A sentence you can remember "
+                                    "is best."))
+                yield Field(N_("Confirm new password"),
+                            Input(id="reset-password-confirm", password=True, max_length=300),
+                            required=True)
+                yield FormError()
+                with Horizontal(classes="form-buttons"):
+                    yield TranslatedButton(N_("Set new password"), id="reset-submit",
+                                           variant="primary")
+                    yield TranslatedButton(N_("Back"), id="reset-back")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one("#reset-step").display = False
+        self.query_one("#forgot-identifier", Input).focus()
+
+    @on(Input.Submitted, "#forgot-identifier")
+    @on(TranslatedButton.Pressed, "#forgot-submit")
+    def _request(self) -> None:
+        clear_errors(self)
+        if not require(self, "forgot-identifier"):
+            return
+        self.identifier = self.query_one("#forgot-identifier", Input).value
+        self.run_service(accounts.request_password_reset, self.app.backend, self.identifier,
+                         self.app.caller, on_success=self._requested, on_error=self._failed)
+
+    def _requested(self, result: accounts.RequestResult) -> None:
+        self.query_one("#forgot-notice", TranslatedLabel).set_message(result.message,
+                                                                       **result.params)
+        self.query_one("#reset-step").display = True
+        self.query_one("#reset-code", Input).focus()
+
+    @on(Input.Submitted, "#reset-password-confirm")
+    @on(TranslatedButton.Pressed, "#reset-submit")
+    def _reset(self) -> None:
+        clear_errors(self)
+        if not require(self, "reset-code", "reset-password", "reset-password-confirm"):
+            return
+        new = self.query_one("#reset-password", Input).value
+        if new != self.query_one("#reset-password-confirm", Input).value:
+            self.query_one("#reset-password-confirm-error").show(self._(MSG_MISMATCH))  # type: ignore[attr-defined]
+            return
+        code = self.query_one("#reset-code", Input).value
+        self.query_one("#reset-step").loading = True
+        self.run_service(accounts.reset_password, self.app.backend, self.identifier, code, new,
+                         self.app.caller, on_success=self._done, on_error=self._failed)
+
+    def _failed(self, error: DomainError) -> None:
+        self.query_one("#reset-step").loading = False
+        show_domain_error(self, error, prefix="reset",
+                          field_ids={"new_password": "reset-password",
+                                     "password": "reset-password",
+                                     "identifier": "forgot-identifier"})
+
+    def _done(self, result: accounts.RequestResult) -> None:
+        self.app.switch_screen(LoginScreen(self.identifier,
+                                           notice=self._(result.message, **result.params)))
+
+    @on(TranslatedButton.Pressed, "#reset-back")
+    def action_back(self) -> None:
+        self.app.pop_screen()

@@ -1,0 +1,99 @@
+"""The flows the app can open by name (``KioskApp.FLOWS``) and the session plumbing.
+
+Screens are imported lazily, so the start-up cost stays with the welcome screen.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+
+from textual.screen import Screen
+
+from services.errors import N_, DomainError
+
+log = logging.getLogger("kundenkiosk.session")
+
+MSG_SESSION_ENDED = N_("Your session has ended. Please log in again.")
+MSG_LOGGED_OUT = N_("You have been logged out. Goodbye!")
+
+
+def _login() -> Screen[Any]:
+    from screens.login import LoginScreen
+
+    return LoginScreen()
+
+
+def _register() -> Screen[Any]:
+    from screens.register import RegisterScreen
+
+    return RegisterScreen()
+
+
+def _settings() -> Screen[Any]:
+    from screens.home import SettingsScreen
+
+    return SettingsScreen()
+
+
+FLOWS = {"login": _login, "register": _register, "settings": _settings}
+
+
+class SessionMixin:
+    """App methods around the server-side session (mixed into ``KioskApp``)."""
+
+    session_token: str | None
+
+    def start_session(self, token: str) -> None:
+        self.session_token = token
+        self.caller = dataclasses.replace(self.caller, session_token=token)  # type: ignore[attr-defined]
+
+    def end_server_session(self, token: str) -> None:
+        """End the session on the server (logout, idle wipe) in a thread worker."""
+        from services import accounts
+
+        backend = self.backend  # type: ignore[attr-defined]
+
+        def run() -> None:
+            try:
+                accounts.logout(backend, token)
+            except DomainError:
+                log.warning("ending the session failed; it expires on the server by itself")
+
+        self.run_worker(run, thread=True, exit_on_error=False, group="session")  # type: ignore[attr-defined]
+
+    def logout(self) -> None:
+        """Log out: end the session on the server and wipe every screen and input."""
+        self.notify(self._(MSG_LOGGED_OUT))  # type: ignore[attr-defined]
+        self.run_worker(self.wipe(), exclusive=True, group="wipe")  # type: ignore[attr-defined]
+
+    def session_expired(self, error: DomainError | None = None) -> None:
+        async def wipe_and_tell() -> None:
+            await self.wipe()  # type: ignore[attr-defined]
+            self.notify(self._(MSG_SESSION_ENDED), severity="warning", timeout=10)  # type: ignore[attr-defined]
+
+        self.run_worker(wipe_and_tell(), exclusive=True, group="wipe")  # type: ignore[attr-defined]
+
+    def check_session(self) -> None:
+        """Ask the server whether the session still lives (idle and absolute timeouts)."""
+        token = self.session_token
+        if token is None:
+            return
+        from services import sessions
+
+        backend = self.backend  # type: ignore[attr-defined]
+
+        def run() -> None:
+            try:
+                sessions.current(backend, token)
+            except sessions.SessionExpired as exc:
+                self.call_from_thread(self._expired_if_current, token, exc)  # type: ignore[attr-defined]
+            except DomainError:
+                log.warning("session check failed")
+
+        self.run_worker(run, thread=True, exit_on_error=False, group="session")  # type: ignore[attr-defined]
+
+    def _expired_if_current(self, token: str, error: DomainError) -> None:
+        if self.session_token == token:
+            self.session_expired(error)
