@@ -765,59 +765,51 @@ def _login(backend: Backend, identifier: str, password: str, caller: Caller,
         raise AuthFailed(MSG_LOGIN_FAILED, fields={"password": MSG_LOGIN_FAILED})
     now = backend.now()
     terminal = (caller.terminal_id or "unknown")[:128]
+    failed = AuthFailed(MSG_LOGIN_FAILED, fields={"password": MSG_LOGIN_FAILED})
+    # One short transaction: two reads, the argon2 run (no locks held), then the outcome.
     with backend.transaction() as db:
-        if not throttle.check(db, "login", "terminal", terminal, throttle.LOGIN_TERMINAL,
-                              now).allowed(now):
-            wait = throttle.check(db, "login", "terminal", terminal, throttle.LOGIN_TERMINAL,
-                                  now).wait_seconds(now)
-            raise Throttled(MSG_TERMINAL_WAIT, fields={"identifier": MSG_TERMINAL_WAIT},
-                            params={"seconds": max(wait, 1)})
         account = _find_account(db, identifier, kinds)
+        key = f"a{account.id}" if account is not None else _identifier_key(backend, identifier)
+        term_state, state = throttle.check_many(db, [
+            ("login", "terminal", terminal, throttle.LOGIN_TERMINAL),
+            ("login", "account", key, throttle.LOGIN_ACCOUNT),
+        ], now)
+        if not term_state.allowed(now):
+            raise Throttled(MSG_TERMINAL_WAIT, fields={"identifier": MSG_TERMINAL_WAIT},
+                            params={"seconds": max(term_state.wait_seconds(now), 1)})
         usable = (account is not None and account.status in ("active", "unverified")
                   and account.password_hash is not None)
         stored = account.password_hash if usable and account is not None else None
+        # Exactly one argon2 verification on every path (a dummy hash without an account).
+        ok = backend.hasher.verify(stored, prepare_password(password))
         account_id = account.id if account is not None else None
-    key = f"a{account_id}" if account_id is not None else _identifier_key(backend, identifier)
-    # Exactly one argon2 verification on every path (a dummy hash when there is no account).
-    ok = backend.hasher.verify(stored, prepare_password(password))
-    new_hash = None
-    if ok and stored is not None and backend.hasher.needs_rehash(stored):
-        new_hash = backend.hasher.hash(prepare_password(password))
-    with backend.transaction() as db:
-        state = throttle.check(db, "login", "account", key, throttle.LOGIN_ACCOUNT, now)
         if state.frozen:
             audit.record(db, "login", outcome="locked", actor_id=account_id,
                          terminal_id=caller.terminal_id, now=now)
             throttle.fail(db, "login", "terminal", terminal, throttle.LOGIN_TERMINAL, now)
-            _raise_after_commit(db, AuthFailed(MSG_LOGIN_FAILED,
-                                               fields={"password": MSG_LOGIN_FAILED}))
+            _raise_after_commit(db, failed)
         if not state.allowed(now):
             audit.record(db, "login", outcome="throttled", actor_id=account_id,
                          terminal_id=caller.terminal_id, now=now)
             _raise_after_commit(db, Throttled(
                 MSG_LOGIN_WAIT, fields={"identifier": MSG_LOGIN_WAIT},
                 params={"seconds": state.wait_seconds(now)}))
-        if not ok:
+        if not ok or account is None:
             status = throttle.fail(db, "login", "account", key, throttle.LOGIN_ACCOUNT, now)
             throttle.fail(db, "login", "terminal", terminal, throttle.LOGIN_TERMINAL, now)
             audit.record(db, "login", outcome="failed", actor_id=account_id,
                          terminal_id=caller.terminal_id, failures=status.failures, now=now)
-            if status.frozen and account_id is not None:
-                locked = db.get(Account, account_id)
-                if locked is not None and locked.status != "locked":
-                    locked.status = "locked"
-                    locked.locked_until = None
-                    audit.record(db, "account_locked", actor_id=account_id,
-                                 terminal_id=caller.terminal_id, failures=status.failures,
-                                 now=now)
-                    sessions.end_all(db, account_id, "locked", now)
-            _raise_after_commit(db, AuthFailed(MSG_LOGIN_FAILED,
-                                               fields={"password": MSG_LOGIN_FAILED}))
-        account = db.get(Account, account_id)
-        assert account is not None
-        throttle.reset(db, "login", "account", key)
-        if new_hash is not None:
-            account.password_hash = new_hash
+            if status.frozen and account is not None and account.status != "locked":
+                account.status = "locked"
+                account.locked_until = None
+                audit.record(db, "account_locked", actor_id=account_id,
+                             terminal_id=caller.terminal_id, failures=status.failures, now=now)
+                sessions.end_all(db, account.id, "locked", now)
+            _raise_after_commit(db, failed)
+        if state.failures:
+            throttle.reset(db, "login", "account", key)
+        if backend.hasher.needs_rehash(account.password_hash or ""):
+            account.password_hash = backend.hasher.hash(prepare_password(password))
             audit.record(db, "password_upgraded", actor_id=account.id, now=now)
         if account.status == "unverified":
             audit.record(db, "login", outcome="unverified", actor_id=account.id,
@@ -825,11 +817,7 @@ def _login(backend: Backend, identifier: str, password: str, caller: Caller,
             _raise_after_commit(db, EmailNotVerified(
                 MSG_NOT_VERIFIED, fields={"code": MSG_NOT_VERIFIED},
                 params={"identifier": account.email or account.username or ""}))
-        if account.status != "active":  # changed between the two transactions
-            _raise_after_commit(db, AuthFailed(MSG_LOGIN_FAILED,
-                                               fields={"password": MSG_LOGIN_FAILED}))
         account.last_login_at = now
-        account.failed_logins = 0
         token = sessions.create(db, backend, account, caller.terminal_id)
         audit.record(db, "login", actor_id=account.id, terminal_id=caller.terminal_id,
                      kind=account.kind, now=now)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -90,6 +90,17 @@ def check(
     return _status(row, policy, now)
 
 
+def check_many(
+    session: Session, checks: list[tuple[str, str, str, Policy]], now: dt.datetime
+) -> list[Status]:
+    """Several ``check`` calls in one query: [(action, scope, key, policy), ...]."""
+    conditions = [and_(*_where(action, scope, key)) for action, scope, key, _ in checks]
+    rows = {(r.action, r.scope, r.key): r
+            for r in session.scalars(select(Throttle).where(or_(*conditions)))}
+    return [_status(rows.get((action, scope, key[:128])), policy, now)
+            for action, scope, key, policy in checks]
+
+
 def _locked_row(session: Session, action: str, scope: str, key: str, now: dt.datetime) -> Throttle:
     dialect = session.get_bind().dialect.name
     values = dict(action=action, scope=scope, key=key[:128], failures=0, window_start=now,
@@ -133,5 +144,6 @@ def reset(session: Session, action: str, scope: str, key: str) -> None:
 unfreeze = reset
 
 
-__all__ = ["LOGIN_ACCOUNT", "LOGIN_TERMINAL", "Policy", "Status", "check", "fail", "reset",
+__all__ = ["LOGIN_ACCOUNT", "LOGIN_TERMINAL", "Policy", "Status", "check", "check_many", "fail",
+           "reset",
            "unfreeze"]
