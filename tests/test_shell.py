@@ -249,7 +249,7 @@ def test_submit_feedback_validates(sqlite_backend) -> None:
 async def test_unavailable_flow_shows_notification(sqlite_backend) -> None:
     app = make_app(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.click("#welcome-login")
+        await pilot.click("#welcome-org-register")
         await pilot.pause()
         assert isinstance(app.screen, WelcomeScreen)
         messages = [n.message for n in app._notifications]

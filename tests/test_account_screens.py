@@ -1,0 +1,295 @@
+"""Pilot flows of the accounts issue: register → confirm the code from the outbox → log in
+→ settings → log out; the error paths beside their fields; the forgotten password."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+from textual.widgets import Checkbox, Input
+
+from db.models import Account, CustomerLink
+from screens.home import HomeScreen, ReauthDialog, SettingsScreen, with_recent_auth
+from screens.login import ForgotPasswordScreen, LoginScreen
+from screens.register import RegisterScreen, VerifyScreen
+from services import mail, sessions
+from tui.app import KioskApp
+from welcome_helpers import make_customer
+
+SIZE = (100, 40)
+PASSWORD = "Sonnenblume-am-Fenster-42"
+NEW_PASSWORD = "Regenbogen-ueber-Kassel-2026"
+
+FORM = {
+    "register-email": "Erika.Mueller@example.org",
+    "register-password": PASSWORD,
+    "register-password-confirm": PASSWORD,
+    "register-first-name": "Erika",
+    "register-last-name": "Müller",
+    "register-street": "Artilleriestr. 39",
+    "register-postal-code": "34117",
+    "register-city": "Kassel",
+}
+
+
+def app_for(backend, **kwargs) -> KioskApp:
+    return KioskApp(backend=backend, cursor_blink=False, idle_timeout=3600, **kwargs)
+
+
+async def settle(pilot) -> None:
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def text(app, selector: str) -> str:
+    return str(app.screen.query_one(selector).render())
+
+
+def last_mail(backend, to: str | None = None):
+    with backend.transaction() as s:
+        mails = [m for m in mail.outbox(s) if to is None or m.to == to]
+    return mails[-1]
+
+
+async def fill(pilot, values: dict[str, str]) -> None:
+    for widget_id, value in values.items():
+        pilot.app.screen.query_one(f"#{widget_id}", Input).value = value
+    await pilot.pause()
+
+
+async def register(pilot, values: dict[str, str] = FORM, terms: bool = True) -> None:
+    await pilot.click("#welcome-register")
+    await settle(pilot)
+    assert isinstance(pilot.app.screen, RegisterScreen)
+    await fill(pilot, values)
+    pilot.app.screen.query_one("#register-terms", Checkbox).value = terms
+    pilot.app.screen.query_one("#register-submit").press()
+    await settle(pilot)
+
+
+async def test_register_confirm_login_logout(sqlite_backend) -> None:
+    app = app_for(sqlite_backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await register(pilot)
+        assert isinstance(app.screen, VerifyScreen)
+        sent = last_mail(sqlite_backend)
+        assert sent.to == "Erika.Mueller@example.org" and sent.template == "verify_email"
+        await fill(pilot, {"verify-code": sent.params["code"].lower()})
+        app.screen.query_one("#verify-submit").press()
+        await settle(pilot)
+        assert isinstance(app.screen, LoginScreen)
+        assert "bestätigt" in text(app, "#login-notice")
+        # e-mail in another case works as the identifier
+        app.screen.query_one("#login-identifier", Input).value = "erika.mueller@EXAMPLE.org"
+        await fill(pilot, {"login-password": PASSWORD})
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, HomeScreen)
+        assert app.session_token
+        assert "Erika" in text(app, "#home-greeting")
+        await pilot.press("f10")
+        await settle(pilot)
+        assert app.session_token is None
+        assert type(app.screen).__name__ == "WelcomeScreen"
+    with sqlite_backend.transaction() as s:
+        account = s.scalar(select(Account))
+        assert account.status == "active" and account.password_hash.startswith("$argon2id$")
+
+
+async def test_field_errors_beside_the_fields_and_nothing_stored(sqlite_backend) -> None:
+    app = app_for(sqlite_backend)
+    bad = dict(FORM, **{"register-email": "not-an-address", "register-postal-code": "12",
+                        "register-password-confirm": "something else entirely"})
+    async with app.run_test(size=SIZE) as pilot:
+        await register(pilot, bad, terms=False)
+        assert isinstance(app.screen, RegisterScreen)
+        assert text(app, "#register-email-error")
+        assert text(app, "#register-postal-code-error")
+        assert text(app, "#register-password-confirm-error")
+        assert text(app, "#register-terms-error")
+        assert text(app, "#form-error")
+    with sqlite_backend.transaction() as s:
+        assert s.scalar(select(func.count(Account.id))) == 0
+
+
+async def test_errors_in_english(sqlite_backend) -> None:
+    app = app_for(sqlite_backend, language="en")
+    async with app.run_test(size=SIZE) as pilot:
+        await register(pilot, dict(FORM, **{"register-first-name": ""}))
+        assert "empty" in text(app, "#register-first-name-error").lower()
+
+
+async def test_common_password_refused_with_reason(sqlite_backend) -> None:
+    app = app_for(sqlite_backend)
+    common = "passwordpassword"
+    async with app.run_test(size=SIZE) as pilot:
+        await register(pilot, dict(FORM, **{"register-password": common,
+                                             "register-password-confirm": common}))
+        assert "zu verbreitet" in text(app, "#register-password-error")
+
+
+async def test_password_strength_shown_while_typing(sqlite_backend) -> None:
+    app = app_for(sqlite_backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.click("#welcome-register")
+        await settle(pilot)
+        app.screen.query_one("#register-password", Input).focus()
+        await pilot.press(*"kurz")
+        assert "4 von mindestens 15" in text(app, "#register-password-strength")
+
+
+async def test_wrong_code_then_login_to_unconfirmed_account_leads_to_confirmation(
+        sqlite_backend) -> None:
+    app = app_for(sqlite_backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await register(pilot)
+        await fill(pilot, {"verify-code": "WRONGCODE9"})
+        app.screen.query_one("#verify-submit").press()
+        await settle(pilot)
+        assert isinstance(app.screen, VerifyScreen)
+        assert text(app, "#form-error") or text(app, "#verify-code-error")
+        await pilot.press("escape")
+        await settle(pilot)
+        await pilot.click("#welcome-login")
+        await settle(pilot)
+        await fill(pilot, {"login-identifier": FORM["register-email"], "login-password": PASSWORD})
+        app.screen.query_one("#login-submit").press()
+        await settle(pilot)
+        assert isinstance(app.screen, VerifyScreen)
+
+
+async def test_wrong_password_is_neutral(sqlite_backend) -> None:
+    app = app_for(sqlite_backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.click("#welcome-login")
+        await settle(pilot)
+        await fill(pilot, {"login-identifier": "nobody@example.org",
+                           "login-password": "irgendein-falsches-passwort"})
+        app.screen.query_one("#login-submit").press()
+        await settle(pilot)
+        unknown = text(app, "#form-error")
+        assert "nicht korrekt" in unknown
+        assert app.screen.query_one("#login-password", Input).value == ""
+
+
+async def test_empty_login_fields(sqlite_backend) -> None:
+    app = app_for(sqlite_backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.click("#welcome-login")
+        await settle(pilot)
+        app.screen.query_one("#login-submit").press()
+        await settle(pilot)
+        assert "leer" in text(app, "#login-identifier-error")
+        assert "leer" in text(app, "#login-password-error")
+
+
+async def _registered_and_confirmed(pilot, backend) -> None:
+    await register(pilot)
+    await fill(pilot, {"verify-code": last_mail(backend).params["code"]})
+    pilot.app.screen.query_one("#verify-submit").press()
+    await settle(pilot)
+
+
+async def test_forgotten_password(sqlite_backend) -> None:
+    app = app_for(sqlite_backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await _registered_and_confirmed(pilot, sqlite_backend)
+        app.screen.query_one("#login-forgot").press()
+        await settle(pilot)
+        assert isinstance(app.screen, ForgotPasswordScreen)
+        app.screen.query_one("#forgot-submit").press()
+        await settle(pilot)
+        code = last_mail(sqlite_backend).params["code"]
+        await fill(pilot, {"reset-code": code, "reset-password": NEW_PASSWORD,
+                           "reset-password-confirm": NEW_PASSWORD})
+        app.screen.query_one("#reset-submit").press()
+        await settle(pilot)
+        assert isinstance(app.screen, LoginScreen)  # no automatic login
+        assert app.session_token is None
+        await fill(pilot, {"login-password": NEW_PASSWORD})
+        app.screen.query_one("#login-submit").press()
+        await settle(pilot)
+        assert isinstance(app.screen, HomeScreen)
+
+
+async def test_settings_change_password_and_reauth(sqlite_backend, clock) -> None:
+    app = app_for(sqlite_backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await _registered_and_confirmed(pilot, sqlite_backend)
+        await fill(pilot, {"login-password": PASSWORD})
+        app.screen.query_one("#login-submit").press()
+        await settle(pilot)
+        app.screen.query_one("#nav-settings").press()
+        await settle(pilot)
+        assert isinstance(app.screen, SettingsScreen)
+        await fill(pilot, {"settings-current-password": "falsch-falsch-falsch-1",
+                           "settings-new-password": NEW_PASSWORD,
+                           "settings-new-password-confirm": NEW_PASSWORD})
+        app.screen.query_one("#settings-password-submit").press()
+        await settle(pilot)
+        assert text(app, "#form-error")
+        await fill(pilot, {"settings-current-password": PASSWORD})
+        app.screen.query_one("#settings-password-submit").press()
+        await settle(pilot)
+        assert "geändert" in text(app, "#settings-notice")
+        # Six active minutes later a sensitive action asks for the password again.
+        for _ in range(4):
+            clock.advance(seconds=90)
+            sessions.current(sqlite_backend, app.session_token)
+        done: list[bool] = []
+        with_recent_auth(app.screen, lambda: done.append(True))
+        await settle(pilot)
+        assert isinstance(app.screen, ReauthDialog)
+        await fill(pilot, {"reauth-password": NEW_PASSWORD})
+        app.screen.query_one("#reauth-submit").press()
+        await settle(pilot)
+        assert done == [True]
+        assert isinstance(app.screen, SettingsScreen)
+
+
+async def test_customer_number_given_at_registration_is_linked(sqlite_backend) -> None:
+    customer_id = make_customer(sqlite_backend, "K-100200", last_name="Müller",
+                                postal_code="34117")
+    app = app_for(sqlite_backend)
+    async with app.run_test(size=SIZE) as pilot:
+        values = dict(FORM, **{"register-customer-number": "k-100200",
+                               "register-last-name": "Mueller"})
+        await register(pilot, values)
+        await fill(pilot, {"verify-code": last_mail(sqlite_backend).params["code"]})
+        app.screen.query_one("#verify-submit").press()
+        await settle(pilot)
+        assert "K-100200" in text(app, "#login-notice")
+    with sqlite_backend.transaction() as s:
+        assert s.scalar(select(CustomerLink.customer_id)) == customer_id
+
+
+@pytest.mark.parametrize("hostile", ["[b]Fett[/b]", "[link=x]y[/]", "\x1b[31mrot"])
+async def test_hostile_names_are_shown_as_text(sqlite_backend, hostile) -> None:
+    app = app_for(sqlite_backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await _registered_and_confirmed(pilot, sqlite_backend)
+        with sqlite_backend.transaction() as s:
+            s.scalar(select(Account)).first_name = hostile
+        await fill(pilot, {"login-password": PASSWORD})
+        app.screen.query_one("#login-submit").press()
+        await settle(pilot)
+        shown = text(app, "#home-greeting")
+        assert hostile.replace("\x1b", "") in shown or hostile.lstrip("\x1b") in shown
+        assert "\x1b" not in shown
+
+
+async def test_idle_session_expires_on_the_server(sqlite_backend, clock) -> None:
+    app = app_for(sqlite_backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await _registered_and_confirmed(pilot, sqlite_backend)
+        await fill(pilot, {"login-password": PASSWORD})
+        app.screen.query_one("#login-submit").press()
+        await settle(pilot)
+        assert isinstance(app.screen, HomeScreen)
+        clock.advance(minutes=3)
+        app.check_session()
+        await settle(pilot)
+        await settle(pilot)
+        assert app.session_token is None
+        assert type(app.screen).__name__ == "WelcomeScreen"
+        assert any("Sitzung" in n.message for n in app._notifications)
