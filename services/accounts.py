@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ValidationError, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
-from sqlalchemy import delete, or_, select
+from sqlalchemy import case, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DbSession
 
@@ -478,10 +478,18 @@ def _check_code(db: DbSession, backend: Backend, account: Account, purpose: str,
     if token is None or token.expires_at <= now or token.failed_attempts >= MAX_CODE_TRIES:
         return None
     expected = _code_digest(backend, purpose, account.id, code or "")
+    live = (EmailToken.id == token.id, EmailToken.used_at.is_(None),
+            EmailToken.revoked_at.is_(None))
     if not backend.digester.same(token.code_digest, expected):
-        token.failed_attempts += 1
-        if token.failed_attempts >= MAX_CODE_TRIES:
-            token.revoked_at = now
+        # counted in SQL, so that simultaneous wrong tries count exactly on SQLite too
+        tries = EmailToken.failed_attempts + 1
+        db.execute(update(EmailToken).where(*live).values(
+            failed_attempts=tries,
+            revoked_at=case((tries >= MAX_CODE_TRIES, now), else_=None),
+        ))
+        return None
+    # conditional, so that a code is used once even when submitted twice at the same moment
+    if db.execute(update(EmailToken).where(*live).values(used_at=now)).rowcount != 1:
         return None
     token.used_at = now
     return token
@@ -621,7 +629,10 @@ def verify_email_link(backend: Backend, link_token: str, caller: Caller) -> Veri
                          terminal_id=caller.terminal_id, via="link", now=now)
             _raise_after_commit(db, _validation("code", MSG_CODE_INVALID))
         assert token is not None and account is not None
-        token.used_at = now
+        used = db.execute(update(EmailToken).where(
+            EmailToken.id == token.id, EmailToken.used_at.is_(None)).values(used_at=now))
+        if used.rowcount != 1:
+            _raise_after_commit(db, _validation("code", MSG_CODE_INVALID))
         account_id = _confirm(db, account, caller, now)
     return _after_confirmation(backend, account_id, caller)
 
@@ -884,11 +895,8 @@ def reset_password(backend: Backend, identifier: str, code: str, new_password: s
                          terminal_id=caller.terminal_id, now=now)
             _raise_after_commit(db, _validation("code", MSG_CODE_INVALID))
         assert account is not None
-        try:
-            _new_password_problem(new_password, account, "new_password")
-        except ValidationFailed:
-            token.used_at = None  # the code stays valid for another password
-            raise
+        # raising here rolls the use of the code back: it stays valid for another password
+        _new_password_problem(new_password, account, "new_password")
         account.password_hash = backend.hasher.hash(prepare_password(new_password))
         account.password_changed_at = now
         if account.status == "locked":

@@ -491,3 +491,21 @@ def test_create_agent_rules(backend):
         agents.create_agent(backend, "bob", "boss", PW)
     with pytest.raises(ValidationFailed):
         agents.create_agent(backend, "bobby", "agent", "bobby ist der beste Agent")
+
+
+def test_simultaneous_wrong_codes_count_exactly(backend):
+    accounts.register(backend, form(), CALLER)
+    barrier = threading.Barrier(4)
+
+    def wrong():
+        barrier.wait()
+        with pytest.raises(ValidationFailed):
+            accounts.verify_email(backend, "maxmuster", "WRONGCODE9", CALLER)
+
+    threads = [threading.Thread(target=wrong) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with backend.transaction() as db:
+        assert db.scalars(select(EmailToken)).one().failed_attempts == 4
