@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 from textual.widgets import Checkbox, Input
+from welcome_helpers import make_customer
 
 from db.models import Account, CustomerLink
 from screens.home import HomeScreen, ReauthDialog, SettingsScreen, with_recent_auth
@@ -13,7 +14,6 @@ from screens.login import ForgotPasswordScreen, LoginScreen
 from screens.register import RegisterScreen, VerifyScreen
 from services import mail, sessions
 from tui.app import KioskApp
-from welcome_helpers import make_customer
 
 SIZE = (100, 40)
 PASSWORD = "Sonnenblume-am-Fenster-42"
