@@ -7,9 +7,10 @@ dictionaries: no ORM objects, no per-row round trip through the unit of work.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, Table, func, select
+from sqlalchemy import Connection, Date, DateTime, Table, TypeDecorator, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 CHUNK = 5000
@@ -62,8 +63,53 @@ def upsert(
     if not rows:
         return
     stmt = upsert_statement(connection, table, conflict, update, keep_when_null=keep_when_null)
+    if connection.dialect.name != "sqlite":
+        for part in chunks(rows, chunk):
+            connection.execute(stmt, list(part))
+        return
+    # SQLite: compile once, convert values with the columns' own bind processors (memoised
+    # for dates and timestamps, which repeat), and hand plain tuples to executemany.
+    keys = list(rows[0])
+    compiled = stmt.compile(dialect=connection.dialect, column_keys=keys)
+    order = compiled.positiontup or []
+    if sorted(order) != sorted(keys):  # pragma: no cover - defensive: fall back to Core
+        for part in chunks(rows, chunk):
+            connection.execute(stmt, list(part))
+        return
+    dialect = connection.dialect
+    convert = [_converter(table.c[name].type.dialect_impl(dialect).bind_processor(dialect),
+                          table.c[name].type)
+               for name in order]
+    converted = [(name, conv) for name, conv in zip(order, convert, strict=True) if conv]
+    getter = itemgetter(*order)
+    sql = str(compiled)
     for part in chunks(rows, chunk):
-        connection.execute(stmt, list(part))
+        if converted:
+            part = [dict(row) for row in part]
+            for name, conv in converted:
+                for row in part:
+                    row[name] = conv(row[name])
+        params = [getter(row) for row in part] if len(order) > 1 else [
+            (getter(row),) for row in part]
+        connection.exec_driver_sql(sql, params)
+
+
+def _converter(process: Any, type_: Any) -> Any:
+    """The bind processor of a column, memoised per value for dates and timestamps."""
+    if process is None:
+        return None
+    if not isinstance(type_, Date | DateTime | TypeDecorator):
+        return process
+    cache: dict[Any, Any] = {None: None}
+
+    def convert(value: Any) -> Any:
+        try:
+            return cache[value]
+        except KeyError:
+            result = cache[value] = process(value)
+            return result
+
+    return convert
 
 
 def id_map(

@@ -38,6 +38,7 @@ from pydantic import (
     model_validator,
 )
 from schwifty import IBAN
+from schwifty import registry as iban_registry
 from sqlalchemy.orm import Session
 
 from db import bulk
@@ -168,6 +169,33 @@ def _check_email(value: str | None) -> str | None:
         raise ValueError(f"not a valid e-mail address ({exc})") from None
 
 
+_SPACES = re.compile(r"\s+")
+_IBAN_CHARS = re.compile(r"[A-Z]{2}\d{2}[A-Z0-9]+")
+_IBAN_DIGITS = str.maketrans({c: str(ord(c) - 55) for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ"})
+
+
+@lru_cache(maxsize=512)
+def _iban_spec(country: str) -> Any:
+    try:
+        return iban_registry.get_iban_spec(country)
+    except Exception:  # noqa: BLE001 - unknown country: let IBAN() explain
+        return None
+
+
+def _iban_ok(compact: str) -> bool:
+    """schwifty's own structural checks (characters, length, BBAN format from its registry,
+    ISO 7064 mod 97-10 check digits) without building an IBAN object; ``False`` sends the
+    value through ``schwifty.IBAN`` for the verdict and its message."""
+    if not _IBAN_CHARS.fullmatch(compact):
+        return False
+    spec = _iban_spec(compact[:2])
+    bban = compact[4:]
+    if spec is None or spec.iban_length != len(compact) or not spec.regex.match(bban):
+        return False
+    number = int((bban + compact[:2] + "00").translate(_IBAN_DIGITS))
+    return f"{98 - number % 97:02d}" == compact[2:4]
+
+
 class CustomerLine(BaseModel):
     model_config = _CFG
     kind: Literal["customer"]
@@ -215,6 +243,9 @@ class CustomerLine(BaseModel):
     def _iban(cls, value: str | None) -> str | None:
         if not value:
             return None
+        compact = _SPACES.sub("", value).upper()
+        if _iban_ok(compact):
+            return compact
         try:
             return str(IBAN(value))
         except ValueError as exc:
@@ -389,7 +420,7 @@ def validate_lines(backend: Any, lines: Iterable[str]) -> ImportPlan:
     errors = plan.errors
     digest = backend.digester.digest
     number_of = normalize.customer_number
-    fold = normalize.fold_name
+    fold = lru_cache(maxsize=65536)(normalize.fold_name)
     seen_customers: dict[str, int] = {}
     seen_products: dict[str, int] = {}
     seen_contracts: dict[str, int] = {}
