@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -554,7 +555,9 @@ def write_plan(backend: Any, session: Session, plan: ImportPlan) -> dict[str, in
     now = backend.now()
     customer_t = Customer.__table__
     if plan.customers:
-        hashed = {n: backend.hasher.hash(p) for n, p in plan.passwords.items()}
+        # NFKC like portal passwords (services.accounts.prepare_password)
+        hashed = {n: backend.hasher.hash(unicodedata.normalize("NFKC", p))
+                  for n, p in plan.passwords.items()}
         rows = plan.customers
         for row in rows:
             row["password_hash"] = hashed.get(row["number"])
