@@ -415,8 +415,9 @@ def _first(seen: dict[Any, int], key: Any, line: int, what: str, errors: list[Li
     return True
 
 
-def validate_lines(backend: Any, lines: Iterable[str]) -> ImportPlan:
-    """Validate every line and check every reference; nothing is written."""
+def validate_lines(backend: Any, lines: Iterable[str | bytes]) -> ImportPlan:
+    """Validate every line (``str`` or UTF-8 ``bytes``) and check every reference; nothing is
+    written. Line numbers count every line, empty ones included."""
     plan = ImportPlan()
     errors = plan.errors
     digest = backend.digester.digest
@@ -602,7 +603,9 @@ def write_plan(backend: Any, session: Session, plan: ImportPlan) -> dict[str, in
     return plan.counts()
 
 
-def import_lines(backend: Any, lines: Iterable[str], *, source: str | None = None) -> ImportReport:
+def import_lines(
+    backend: Any, lines: Iterable[str | bytes], *, source: str | None = None
+) -> ImportReport:
     """Validate all lines; when all are valid write them in one transaction."""
     plan = validate_lines(backend, lines)
     report = ImportReport(errors=list(plan.errors), lines=plan.lines)
@@ -616,13 +619,23 @@ def import_lines(backend: Any, lines: Iterable[str], *, source: str | None = Non
 
 
 def import_file(backend: Any, path: str | Path) -> ImportReport:
-    """Import a JSON Lines file (UTF-8, an optional BOM is ignored)."""
+    """Import a JSON Lines file (UTF-8; a byte order mark is ignored, CRLF is fine).
+
+    Lines are handed to the validator as bytes, so a line that is not UTF-8 is reported
+    with its number like any other malformed line.
+    """
     path = Path(path)
-    with path.open(encoding="utf-8-sig", newline=None) as handle:
-        try:
-            return import_lines(backend, handle, source=path.name)
-        except UnicodeDecodeError as exc:
-            return ImportReport(errors=[LineError(0, f"the file is not UTF-8 ({exc.reason})")])
+    with path.open("rb") as handle:
+        return import_lines(backend, _without_bom(handle), source=path.name)
+
+
+def _without_bom(handle: Iterable[bytes]) -> Iterable[bytes]:
+    first = True
+    for raw in handle:
+        if first:
+            first = False
+            raw = raw.removeprefix(b"\xef\xbb\xbf")
+        yield raw
 
 
 __all__ = [

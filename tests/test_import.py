@@ -206,3 +206,15 @@ def test_names_are_normalised(backend) -> None:
     with backend.transaction() as s:
         numbers = set(s.scalars(select(Customer.number)))
     assert numbers == {normalize.customer_number("100200"), "K300400"}
+
+
+def test_file_with_bom_crlf_and_a_non_utf8_line(backend, tmp_path: Path) -> None:
+    path = tmp_path / "mixed.jsonl"
+    lines = [line.encode() for line in good_lines()[:2]]
+    path.write_bytes(b"\xef\xbb\xbf" + b"\r\n".join(lines) + b"\r\n")
+    assert import_file(backend, path).counts["customer"] == 2
+    path.write_bytes(lines[0] + b"\n" + '{"kind": "customer", "number": "7", "last_name": "Müller"}'
+                     .encode("latin-1") + b"\n")
+    report = import_file(backend, path)
+    assert [e.line for e in report.errors] == [2]
+    assert "malformed JSON" in report.errors[0].reason
