@@ -51,30 +51,30 @@ def _worker() -> str:
 
 @pytest.fixture(scope="session")
 def postgres_url() -> str:
+    """A database of this test process alone (dropped at the end), so parallel runs and
+    xdist workers never truncate each other's tables."""
     base = os.environ.get("KIOSK_TEST_POSTGRES_URL", DEFAULT_PG)
     if base.startswith("postgresql://"):
         base = "postgresql+psycopg://" + base[len("postgresql://"):]
+    name = f"kiosk_test_{_worker()}_{os.getpid()}"
     try:
         admin = create_engine(base, isolation_level="AUTOCOMMIT",
                               connect_args={"connect_timeout": 3})
         with admin.connect() as conn:
-            name = f"kiosk_test_{_worker()}"
-            exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname=:n"), {"n": name})
-            if exists.scalar() is None:
-                conn.execute(text(f'CREATE DATABASE "{name}"'))
-        admin.dispose()
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
     except Exception as exc:  # noqa: BLE001 - any failure means: no server here
         if os.environ.get("CI") == "true":
             pytest.fail(f"PostgreSQL is mandatory in CI and did not answer at {base}: {exc}")
         pytest.skip(f"no PostgreSQL server at {base} ({type(exc).__name__})")
     url = base.rsplit("/", 1)[0] + f"/{name}"
     engine = make_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
     upgrade(engine)
     engine.dispose()
-    return url
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
 
 
 @pytest.fixture(scope="session")
