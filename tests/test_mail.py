@@ -110,3 +110,18 @@ def test_attachment_is_delivered(backend, smtp_server):
 def test_unknown_template_is_refused(backend):
     with pytest.raises(mail.TemplateMissing), backend.transaction() as session:
         mail.enqueue(session, to="a@example.org", template="nope", params={})
+
+
+async def test_the_app_delivers_mail_when_smtp_is_configured(sqlite_backend, smtp_server):
+    from tui.app import KioskApp
+
+    controller, handler = smtp_server
+    _enqueue(sqlite_backend)
+    sqlite_backend.settings.smtp_url = f"smtp://127.0.0.1:{controller.port}"
+    app = KioskApp(backend=sqlite_backend, idle_timeout=3600, cursor_blink=False)
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+    assert len(handler.messages) == 1
+    with sqlite_backend.transaction() as session:
+        assert mail.outbox(session, pending_only=True) == []

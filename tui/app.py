@@ -221,6 +221,7 @@ class KioskApp(SessionMixin, App[None], inherit_bindings=False):
 
         self.push_screen(WelcomeScreen())
         self.set_interval(self.idle_tick, self._idle_check, name="idle")
+        self.start_housekeeping()
 
     def on_ready(self) -> None:
         now = time.perf_counter()
@@ -229,7 +230,14 @@ class KioskApp(SessionMixin, App[None], inherit_bindings=False):
         log.info(message)
         self.log.info(message)
         if os.environ.get("KIOSK_EXIT_ON_READY"):  # benchmarks: measure start-up only
-            self.call_after_refresh(self.exit)
+            self.call_after_refresh(self._ready_and_exit, os.environ["KIOSK_EXIT_ON_READY"])
+
+    def _ready_and_exit(self, target: str) -> None:
+        """Benchmarks: note the wall-clock time of the first frame (in a file), then exit."""
+        if target not in {"1", "true", "yes"}:
+            with open(target, "w", encoding="utf-8") as handle:
+                handle.write(repr(time.time()))
+        self.exit()
 
     # -- idle wipe --------------------------------------------------------------------------
     async def on_event(self, event: events.Event) -> None:

@@ -40,8 +40,34 @@ def _settings() -> Screen[Any]:
 FLOWS = {"login": _login, "register": _register, "settings": _settings}
 
 
+HOUSEKEEPING_SECONDS = 60.0
+
+
 class SessionMixin:
     """App methods around the server-side session (mixed into ``KioskApp``)."""
+
+    def start_housekeeping(self) -> None:
+        """Remove stale unconfirmed registrations now and then; deliver mails when
+        ``KIOSK_SMTP_URL`` is set (a single kiosk needs no separate delivery worker)."""
+        self.set_interval(HOUSEKEEPING_SECONDS, self._housekeeping, name="housekeeping")  # type: ignore[attr-defined]
+        self.call_later(self._housekeeping)  # type: ignore[attr-defined]
+
+    def _housekeeping(self) -> None:
+        backend = self.backend  # type: ignore[attr-defined]
+
+        def run() -> None:
+            from services import accounts, mail
+
+            try:
+                accounts.purge_unverified(backend)
+                if backend.settings.smtp_url:
+                    mail.deliver_pending(backend)
+            except DomainError:
+                log.warning("housekeeping skipped: the database is not available")
+            except Exception:  # noqa: BLE001 - never disturb the customer for it
+                log.exception("housekeeping failed")
+
+        self.run_worker(run, thread=True, exit_on_error=False, group="housekeeping")  # type: ignore[attr-defined]
 
     session_token: str | None
 
