@@ -174,6 +174,11 @@ class KioskApp(SessionMixin, App[None], inherit_bindings=False):
         """Screens below the welcome screen (the app's blank default screen)."""
         return 1
 
+    @classmethod
+    def register_flow(cls, name: str, factory: Callable[[], Screen[Any]]) -> None:
+        """``KioskApp.register_flow("login", LoginScreen)`` — the factory gets no arguments."""
+        cls.FLOWS[name] = factory
+
     def open_flow(self, name: str) -> None:
         factory = self.FLOWS.get(name)
         if factory is None:
@@ -241,8 +246,8 @@ class KioskApp(SessionMixin, App[None], inherit_bindings=False):
 
     # -- idle wipe --------------------------------------------------------------------------
     async def on_event(self, event: events.Event) -> None:
-        if isinstance(event, (events.Key, events.MouseDown, events.MouseScrollDown,
-                              events.MouseScrollUp, events.Paste)):
+        if isinstance(event, (events.Key, events.MouseDown, events.MouseMove,
+                              events.MouseScrollDown, events.MouseScrollUp, events.Paste)):
             self._last_input = time.monotonic()
             if self._warning is not None:
                 self._cancel_warning()
@@ -268,6 +273,11 @@ class KioskApp(SessionMixin, App[None], inherit_bindings=False):
                 self.push_screen(self._warning)
             else:
                 self._warning.set_seconds(seconds)
+
+    def set_session(self, token: str | None) -> None:
+        """Log in (a token) or out (None): keeps ``caller.session_token`` in step."""
+        self.session_token = token
+        self.caller = dataclasses.replace(self.caller, session_token=token)
 
     def end_session(self) -> None:
         """End the server session (if any). Later flows extend this (logout service)."""
