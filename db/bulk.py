@@ -57,40 +57,50 @@ def upsert(
     update: Sequence[str],
     *,
     keep_when_null: Sequence[str] = (),
+    constants: dict[str, Any] | None = None,
     chunk: int = CHUNK,
 ) -> None:
-    """Upsert ``rows`` (dicts with identical keys) in chunks of ``chunk`` via executemany."""
+    """Upsert ``rows`` (dicts with identical keys) in chunks of ``chunk`` via executemany.
+
+    ``constants`` are columns with the same value in every row (timestamps). On SQLite the
+    rows' date and timestamp values are converted in place (the dicts are consumed).
+    """
     if not rows:
         return
+    constants = constants or {}
     stmt = upsert_statement(connection, table, conflict, update, keep_when_null=keep_when_null)
     if connection.dialect.name != "sqlite":
         for part in chunks(rows, chunk):
-            connection.execute(stmt, list(part))
+            connection.execute(stmt, [row | constants for row in part])
         return
     # SQLite: compile once, convert values with the columns' own bind processors (memoised
     # for dates and timestamps, which repeat), and hand plain tuples to executemany.
-    keys = list(rows[0])
-    compiled = stmt.compile(dialect=connection.dialect, column_keys=keys)
-    order = compiled.positiontup or []
+    keys = list(rows[0]) + [k for k in constants if k not in rows[0]]
+    dialect = connection.dialect
+    compiled = stmt.compile(dialect=dialect, column_keys=keys)
+    order = list(compiled.positiontup or [])
     if sorted(order) != sorted(keys):  # pragma: no cover - defensive: fall back to Core
         for part in chunks(rows, chunk):
-            connection.execute(stmt, list(part))
+            connection.execute(stmt, [row | constants for row in part])
         return
-    dialect = connection.dialect
-    convert = [_converter(table.c[name].type.dialect_impl(dialect).bind_processor(dialect),
-                          table.c[name].type)
-               for name in order]
-    converted = [(name, conv) for name, conv in zip(order, convert, strict=True) if conv]
+
+    def converter(name: str) -> Any:
+        type_ = table.c[name].type
+        return _converter(type_.dialect_impl(dialect).bind_processor(dialect), type_)
+
+    fixed = {k: (conv(v) if (conv := converter(k)) else v) for k, v in constants.items()}
+    converted = [(name, conv) for name in order
+                 if name not in fixed and (conv := converter(name))]
     getter = itemgetter(*order)
+    single = len(order) == 1
     sql = str(compiled)
     for part in chunks(rows, chunk):
-        if converted:
-            part = [dict(row) for row in part]
-            for name, conv in converted:
-                for row in part:
-                    row[name] = conv(row[name])
-        params = [getter(row) for row in part] if len(order) > 1 else [
-            (getter(row),) for row in part]
+        for row in part:
+            row.update(fixed)
+        for name, conv in converted:
+            for row in part:
+                row[name] = conv(row[name])
+        params = [(getter(row),) for row in part] if single else [getter(row) for row in part]
         connection.exec_driver_sql(sql, params)
 
 

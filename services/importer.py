@@ -264,8 +264,6 @@ class CustomerLine(BaseModel):
 
     @model_validator(mode="after")
     def _whole(self) -> CustomerLine:
-        if not normalize.customer_number(self.number):
-            raise ValueError("number must not be empty")
         if not (self.last_name or self.company):
             raise ValueError("a customer needs a last_name or a company")
         if self.postal_code and self.country in _POSTAL and not _POSTAL[self.country].match(
@@ -445,7 +443,11 @@ def validate_lines(backend: Any, lines: Iterable[str | bytes]) -> ImportPlan:
         kind = rec.kind
         if kind == "customer":
             number = number_of(rec.number)
-            if not _first(seen_customers, number, lineno, f"customer {number}", errors):
+            first = seen_customers.setdefault(number, lineno)
+            if first != lineno or not number:
+                errors.append(LineError(lineno, f"customer {number} appears twice in the file "
+                                        f"(first on line {first})" if number
+                                        else "number: must not be empty"))
                 continue
             plan.customers.append({
                 "number": number, "type": rec.type, "company": rec.company or None,
@@ -560,12 +562,15 @@ def write_plan(backend: Any, session: Session, plan: ImportPlan) -> dict[str, in
         hashed = {n: backend.hasher.hash(unicodedata.normalize("NFKC", p))
                   for n, p in plan.passwords.items()}
         rows = plan.customers
-        for row in rows:
-            row["password_hash"] = hashed.get(row["number"])
-            row["created_at"] = now
-            row["updated_at"] = now
-        update = [c for c in rows[0] if c not in ("number", "created_at", "password_hash")]
-        bulk.upsert(conn, customer_t, rows, ["number"], update, keep_when_null=["password_hash"])
+        constants: dict[str, Any] = {"created_at": now, "updated_at": now}
+        if hashed:
+            for row in rows:
+                row["password_hash"] = hashed.get(row["number"])
+        else:
+            constants["password_hash"] = None
+        update = [c for c in rows[0] if c not in ("number", "password_hash")] + ["updated_at"]
+        bulk.upsert(conn, customer_t, rows, ["number"], update, keep_when_null=["password_hash"],
+                    constants=constants)
     if plan.products:
         bulk.upsert(conn, Product.__table__, plan.products, ["sku"],
                     ["name", "kind", "access_url"])
