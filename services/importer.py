@@ -189,12 +189,22 @@ def _iban_ok(compact: str) -> bool:
     value through ``schwifty.IBAN`` for the verdict and its message."""
     if not _IBAN_CHARS.fullmatch(compact):
         return False
-    spec = _iban_spec(compact[:2])
+    country = compact[:2]
+    spec = _iban_spec(country)
     bban = compact[4:]
     if spec is None or spec.iban_length != len(compact) or not spec.regex.match(bban):
         return False
-    number = int((bban + compact[:2] + "00").translate(_IBAN_DIGITS))
+    if bban.isdigit():  # most BBANs (DE, AT, …): no letters to spell out
+        number = int(bban + _IBAN_COUNTRY_DIGITS[country])
+    else:
+        number = int((bban + country + "00").translate(_IBAN_DIGITS))
     return f"{98 - number % 97:02d}" == compact[2:4]
+
+
+_IBAN_COUNTRY_DIGITS = {
+    a + b: (a + b + "00").translate(_IBAN_DIGITS)
+    for a in "ABCDEFGHIJKLMNOPQRSTUVWXYZ" for b in "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+}
 
 
 class CustomerLine(BaseModel):
@@ -218,59 +228,54 @@ class CustomerLine(BaseModel):
     bic: _s(15) | None = None
     password: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
 
-    @field_validator("type")
-    @classmethod
-    def _type(cls, value: str) -> str:
-        value = value.lower() or "private"
-        if not _TYPE_RE.match(value):
-            raise ValueError("customer type must be a word such as private, teacher or company")
-        return value
-
-    @field_validator("country")
-    @classmethod
-    def _country(cls, value: str | None) -> str:
-        value = (value or "DE").upper()
-        if value not in _countries():
-            raise ValueError(f"{value!r} is not a 2-letter ISO country code")
-        return value
-
-    @field_validator("email")
-    @classmethod
-    def _email(cls, value: str | None) -> str | None:
-        return _check_email(value)
-
-    @field_validator("iban")
-    @classmethod
-    def _iban(cls, value: str | None) -> str | None:
-        if not value:
-            return None
-        compact = _SPACES.sub("", value).upper()
-        if _iban_ok(compact):
-            return compact
-        try:
-            return str(IBAN(value))
-        except ValueError as exc:
-            raise ValueError(f"invalid IBAN ({exc})") from None
-
-    @field_validator("bic")
-    @classmethod
-    def _bic(cls, value: str | None) -> str | None:
-        if not value:
-            return None
-        value = value.replace(" ", "").upper()
-        if not _BIC_RE.match(value):
-            raise ValueError("invalid BIC")
-        return value
-
+    # One Python validator for the whole line (a million lines: every call counts).
     @model_validator(mode="after")
     def _whole(self) -> CustomerLine:
+        ctype = self.type.lower() or "private"
+        if not _TYPE_RE.match(ctype):
+            raise ValueError("type: a customer type is one word such as private, teacher or "
+                             "company")
+        fields = self.__dict__  # plain dict writes: BaseModel.__setattr__ is slow
+        fields["type"] = ctype
+        country = (self.country or "DE").upper()
+        if country not in _countries():
+            raise ValueError(f"country: {country!r} is not a 2-letter ISO country code")
+        fields["country"] = country
         if not (self.last_name or self.company):
             raise ValueError("a customer needs a last_name or a company")
-        if self.postal_code and self.country in _POSTAL and not _POSTAL[self.country].match(
+        if self.postal_code and country in _POSTAL and not _POSTAL[country].match(
             self.postal_code
         ):
-            raise ValueError(f"postal_code {self.postal_code!r} is not valid for {self.country}")
+            raise ValueError(f"postal_code: {self.postal_code!r} is not valid for {country}")
+        if self.email:
+            try:
+                fields["email"] = _check_email(self.email)
+            except ValueError as exc:
+                raise ValueError(f"email: {exc}") from None
+        else:
+            fields["email"] = None
+        if self.iban:
+            fields["iban"] = _check_iban(self.iban)
+        else:
+            fields["iban"] = None
+        if self.bic:
+            bic = self.bic.replace(" ", "").upper()
+            if not _BIC_RE.match(bic):
+                raise ValueError("bic: invalid BIC")
+            fields["bic"] = bic
+        else:
+            fields["bic"] = None
         return self
+
+
+def _check_iban(value: str) -> str:
+    compact = value if value.isalnum() and value.isupper() else _SPACES.sub("", value).upper()
+    if _iban_ok(compact):
+        return compact
+    try:
+        return str(IBAN(value))
+    except ValueError as exc:
+        raise ValueError(f"iban: invalid IBAN ({exc})") from None
 
 
 class ActivationCodeLine(BaseModel):
@@ -442,26 +447,30 @@ def validate_lines(backend: Any, lines: Iterable[str | bytes]) -> ImportPlan:
             continue
         kind = rec.kind
         if kind == "customer":
-            number = number_of(rec.number)
+            row = rec.__dict__  # the validated fields themselves: no copy per line
+            del row["kind"]
+            raw_number = row["number"]
+            # ASCII letters and digits are already canonical apart from the case
+            number = (raw_number.upper() if raw_number.isascii() and raw_number.isalnum()
+                      else number_of(raw_number))
             first = seen_customers.setdefault(number, lineno)
             if first != lineno or not number:
                 errors.append(LineError(lineno, f"customer {number} appears twice in the file "
                                         f"(first on line {first})" if number
                                         else "number: must not be empty"))
                 continue
-            plan.customers.append({
-                "number": number, "type": rec.type, "company": rec.company or None,
-                "salutation": rec.salutation or None, "first_name": rec.first_name or None,
-                "last_name": rec.last_name or None, "birth_date": rec.birth_date,
-                "street": rec.street or None, "postal_code": rec.postal_code or None,
-                "city": rec.city or None, "country": rec.country, "phone": rec.phone or None,
-                "mobile": rec.mobile or None, "email": rec.email, "iban": rec.iban,
-                "bic": rec.bic,
-                "search_name": fold(rec.company if rec.type == "company" and rec.company
-                                    else rec.last_name or rec.company) or None,
-            })
-            if rec.password:
-                plan.passwords[number] = rec.password
+            row["number"] = number
+            password = row.pop("password")
+            if password:
+                plan.passwords[number] = password
+            if "" in row.values():  # empty text means "no value"
+                for name, value in row.items():
+                    if value == "":
+                        row[name] = None
+            company = row["company"]
+            row["search_name"] = fold(company if row["type"] == "company" and company
+                                      else row["last_name"] or company) or None
+            plan.customers.append(row)
         elif kind == "product":
             sku = rec.sku
             if not _first(seen_products, sku, lineno, f"product {sku}", errors):
