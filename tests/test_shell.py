@@ -36,6 +36,15 @@ def make_app(backend, **kwargs) -> KioskApp:
     return KioskApp(backend=backend, **kwargs)
 
 
+async def wait_for(pilot, predicate, timeout: float = 8.0) -> None:
+    """Poll (the idle timer runs on real time) until ``predicate()`` holds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        assert loop.time() < deadline, "condition not reached in time"
+        await pilot.pause(0.05)
+
+
 def text_of(app: KioskApp, selector: str) -> str:
     return str(app.screen.query_one(selector).render())
 
@@ -115,12 +124,11 @@ async def test_command_palette_offers_customer_actions(sqlite_backend) -> None:
 
 
 async def test_idle_warning_any_key_cancels(sqlite_backend) -> None:
-    app = make_app(sqlite_backend, kiosk_mode=True, idle_timeout=1.2, idle_warning=0.9,
+    app = make_app(sqlite_backend, kiosk_mode=True, idle_timeout=4.0, idle_warning=3.7,
                    idle_tick=0.05)
     async with app.run_test(size=SIZE) as pilot:
-        await asyncio.sleep(0.6)
+        await wait_for(pilot, lambda: isinstance(app.screen, IdleWarning))
         await pilot.pause()
-        assert isinstance(app.screen, IdleWarning)
         assert "Sind Sie noch da?" in text_of(app, "#idle-title")
         assert "Sekunden" in text_of(app, "#idle-countdown")
         await pilot.press("x")
@@ -142,7 +150,9 @@ async def test_idle_wipe_returns_to_welcome_and_clears_inputs(sqlite_backend) ->
         field.focus()
         await pilot.press(*"geheim")
         assert field.value == "geheim"
-        await asyncio.sleep(2.0)
+        old_welcome = app.screen_stack[1]
+        await wait_for(pilot, lambda: not app._wiping and form not in app.screen_stack
+                       and isinstance(app.screen, WelcomeScreen) and app.screen is not old_welcome)
         await pilot.pause()
         assert isinstance(app.screen, WelcomeScreen)
         assert len(app.screen_stack) == 2

@@ -17,6 +17,7 @@ from textual import events
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.css.query import NoMatches
 from textual.reactive import reactive
 from textual.screen import ModalScreen, Screen
 
@@ -162,7 +163,10 @@ class KioskApp(SessionMixin, App[None], inherit_bindings=False):
         for screen in list(self.screen_stack):
             refresh = getattr(screen, "refresh_texts", None)
             if callable(refresh) and screen.is_mounted:
-                refresh()
+                try:
+                    refresh()
+                except NoMatches:  # still composing: it renders in the new language anyway
+                    pass
         self.screen.refresh_bindings()
 
     def action_switch_language(self) -> None:
@@ -298,12 +302,12 @@ class KioskApp(SessionMixin, App[None], inherit_bindings=False):
             wipe_inputs(list(self.screen_stack))
             while len(self.screen_stack) > self._base_depth() + 1:
                 await self.pop_screen()
+            if self.language != self.start_language:
+                self.language = self.start_language
             if len(self.screen_stack) > self._base_depth():
                 await self.switch_screen(WelcomeScreen())
             else:
                 await self.push_screen(WelcomeScreen())
-            if self.language != self.start_language:
-                self.language = self.start_language
             self._last_input = time.monotonic()
         finally:
             self._wiping = False
