@@ -100,7 +100,7 @@ class LoginScreen(KioskScreen):
     def _logged_in(self, result: accounts.LoginResult) -> None:
         from screens.home import HomeScreen
 
-        self.app.start_session(result.token)
+        self.app.set_session(result.token)
         self.app.switch_screen(HomeScreen(result.display_name))
 
     @on(TranslatedButton.Pressed, "#login-forgot")

@@ -5,7 +5,6 @@ Screens are imported lazily, so the start-up cost stays with the welcome screen.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from typing import Any
 
@@ -70,10 +69,6 @@ class SessionMixin:
         self.run_worker(run, thread=True, exit_on_error=False, group="housekeeping")  # type: ignore[attr-defined]
 
     session_token: str | None
-
-    def start_session(self, token: str) -> None:
-        self.session_token = token
-        self.caller = dataclasses.replace(self.caller, session_token=token)  # type: ignore[attr-defined]
 
     def end_server_session(self, token: str) -> None:
         """End the session on the server (logout, idle wipe) in a thread worker."""
