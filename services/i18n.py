@@ -69,6 +69,8 @@ def gettext_for(language: str):  # type: ignore[no-untyped-def]
 
 
 def translate(language: str, message: str, **params: object) -> str:
+    if not message:  # gettext("") is the catalog header, never a text to show
+        return ""
     text = translation(language).gettext(message)
     return text.format(**params) if params else text
 

@@ -45,3 +45,7 @@ def test_every_message_has_a_german_translation(folder: str) -> None:
 def test_english_is_the_identity() -> None:
     assert translate("en", "Log in") == "Log in"
     assert translate("de", "Log in") == "Anmelden"
+
+
+def test_empty_message_is_empty_not_the_catalog_header() -> None:
+    assert translate("de", "") == ""
