@@ -17,6 +17,7 @@ Public API::
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -422,10 +423,6 @@ def validate_lines(backend: Any, lines: Iterable[str | bytes]) -> ImportPlan:
     """Validate every line (``str`` or UTF-8 ``bytes``) and check every reference; nothing is
     written. Line numbers count every line, empty ones included."""
     plan = ImportPlan()
-    errors = plan.errors
-    digest = backend.digester.digest
-    number_of = normalize.customer_number
-    fold = lru_cache(maxsize=65536)(normalize.fold_name)
     seen_customers: dict[str, int] = {}
     seen_products: dict[str, int] = {}
     seen_contracts: dict[str, int] = {}
@@ -435,6 +432,31 @@ def validate_lines(backend: Any, lines: Iterable[str | bytes]) -> ImportPlan:
     # references to check once the whole file is read: (line, value)
     ref_customers: list[tuple[int, str]] = []
     ref_products: list[tuple[int, str]] = []
+    # The plan holds millions of acyclic dicts: cyclic GC passes over them would only cost.
+    gc_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        lineno = _read(lines, plan, backend.digester.digest, seen_customers, seen_products,
+                       seen_contracts, seen_codes, seen_keys, seen_members, ref_customers,
+                       ref_products)
+    finally:
+        if gc_enabled:
+            gc.enable()
+    plan.lines = lineno
+    _check_references(backend, plan, seen_customers, seen_products, ref_customers, ref_products)
+    plan.errors.sort(key=lambda e: e.line)
+    return plan
+
+
+def _read(lines: Iterable[str | bytes], plan: ImportPlan, digest: Any,
+          seen_customers: dict[str, int], seen_products: dict[str, int],
+          seen_contracts: dict[str, int], seen_codes: dict[tuple[str, str], int],
+          seen_keys: dict[str, int], seen_members: dict[tuple[str, str], int],
+          ref_customers: list[tuple[int, str]], ref_products: list[tuple[int, str]]) -> int:
+    """Validate line by line into ``plan``; returns the number of lines read."""
+    errors = plan.errors
+    number_of = normalize.customer_number
+    fold = lru_cache(maxsize=65536)(normalize.fold_name)
     validate = LINE.validate_json
     lineno = 0
     for lineno, raw in enumerate(lines, 1):  # noqa: B007 - lineno used after the loop
@@ -522,10 +544,7 @@ def validate_lines(backend: Any, lines: Iterable[str | bytes]) -> ImportPlan:
             ref_customers.append((lineno, number))
             plan.memberships.append({"_line": lineno, "_number": number, "email_key": key,
                                      "role": rec.role})
-    plan.lines = lineno
-    _check_references(backend, plan, seen_customers, seen_products, ref_customers, ref_products)
-    errors.sort(key=lambda e: e.line)
-    return plan
+    return lineno
 
 
 def _check_references(
@@ -621,15 +640,21 @@ def import_lines(
     backend: Any, lines: Iterable[str | bytes], *, source: str | None = None
 ) -> ImportReport:
     """Validate all lines; when all are valid write them in one transaction."""
-    plan = validate_lines(backend, lines)
-    report = ImportReport(errors=list(plan.errors), lines=plan.lines)
-    if plan.errors:
+    gc_enabled = gc.isenabled()
+    gc.disable()  # millions of acyclic rows: cyclic GC passes over them would only cost
+    try:
+        plan = validate_lines(backend, lines)
+        report = ImportReport(errors=list(plan.errors), lines=plan.lines)
+        if plan.errors:
+            return report
+        with backend.transaction() as session:
+            report.counts = write_plan(backend, session, plan)
+            audit.record(session, "import", now=backend.now(), counts=dict(report.counts),
+                         lines=plan.lines, source=source)
         return report
-    with backend.transaction() as session:
-        report.counts = write_plan(backend, session, plan)
-        audit.record(session, "import", now=backend.now(), counts=dict(report.counts),
-                     lines=plan.lines, source=source)
-    return report
+    finally:
+        if gc_enabled:
+            gc.enable()
 
 
 def import_file(backend: Any, path: str | Path) -> ImportReport:
