@@ -15,7 +15,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 
 from db.models import Account, Consent, Customer, CustomerLink, LicenceKey, Membership, Product
 from services import audit
@@ -257,9 +257,12 @@ def load_demo(backend: Any) -> DemoReport:
             number = spec[6]
             if number is None:
                 continue
-            existing = db.scalar(select(CustomerLink).where(
-                CustomerLink.customer_id == ids[number]))
-            if existing is None:
+            account = accounts[spec[1]]
+            existing = db.scalar(select(CustomerLink).where(or_(
+                CustomerLink.customer_id == ids[number],
+                (CustomerLink.account_id == account.id) & (CustomerLink.customer_type == spec[5]),
+            )))
+            if existing is None:  # never fight a link made while trying the demo
                 db.add(CustomerLink(account_id=accounts[spec[1]].id, customer_id=ids[number],
                                     customer_type=spec[5], linked_at=now, linked_by="code"))
                 report.links += 1
@@ -335,6 +338,8 @@ def _show_text() -> str:
     out += ["", "Bereits vergeben (number already taken): 100005 gehört lfuchs; "
                 "mit Freischaltcode FUXC-4HNT-7KAR aus einem anderen Konto versuchen → "
                 "Anfrage an den Service senden (send a request).",
+            "", "Service-Desk (agents): kiosk agent create NAME --role supervisor "
+                "--password-stdin",
             "", "Alle Daten sind erfunden (fictitious). Neu laden: kiosk demo"]
     return "\n".join(out)
 

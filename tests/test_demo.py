@@ -135,3 +135,16 @@ def test_cli_demo(backend, tmp_path, monkeypatch, capsys) -> None:
     assert main(["--db", backend.database_url, "demo"]) == 0
     assert "Demo data loaded" in capsys.readouterr().out
     assert counts(backend)["Customer"] == len(CUSTOMERS)
+
+
+def test_demo_reload_respects_links_made_while_trying(backend) -> None:
+    load_demo(backend)
+    with backend.transaction() as s:
+        taken = s.scalar(select(Customer.id).where(Customer.number == "100005"))
+        link = s.scalar(select(CustomerLink).where(CustomerLink.customer_id == taken))
+        erika = s.scalar(select(Account.id).where(Account.email_key == "erika.neu@example.de"))
+        link.account_id = erika
+    load_demo(backend)
+    with backend.transaction() as s:
+        link = s.scalar(select(CustomerLink).where(CustomerLink.customer_id == taken))
+        assert link.account_id == erika
