@@ -256,7 +256,8 @@ def test_submit_feedback_validates(sqlite_backend) -> None:
     assert list_feedback(sqlite_backend) == []
 
 
-async def test_unavailable_flow_shows_notification(sqlite_backend) -> None:
+async def test_unavailable_flow_shows_notification(sqlite_backend, monkeypatch) -> None:
+    monkeypatch.setattr(KioskApp, "FLOWS", {})  # as before any flow was registered
     app = make_app(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.click("#welcome-org-register")
