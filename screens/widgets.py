@@ -5,6 +5,7 @@
   service call in a thread worker and hands the result (or a translated error) back to the UI.
 * ``Field``: Label (``*`` when required) + input widget + error Static ``#<input-id>-error``.
 * ``FormError``: a screen's general error, ``#form-error``.
+* ``date_text()``: a date as TT.MM.JJJJ (German) / DD/MM/YYYY (English).
 * ``plain()``: record and user text as ``rich.text.Text`` — never parsed as markup.
 * ``show_domain_error()`` / ``clear_errors()``: map a ``DomainError`` to the error widgets.
 
@@ -30,7 +31,7 @@ from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Static, TextArea
 
 from services.errors import N_, DomainError
-from services.i18n import DEFAULT_LANGUAGE, translate
+from services.i18n import DEFAULT_LANGUAGE, format_date, translate
 
 log = logging.getLogger("kundenkiosk.screens")
 
@@ -54,6 +55,11 @@ def language_of(node: DOMNode) -> str:
 def tr(node: DOMNode, message: str, **params: object) -> str:
     """Translate ``message`` into the language of ``node``'s app."""
     return translate(language_of(node), message, **params)
+
+
+def date_text(node: DOMNode, value: Any) -> Text:
+    """A date as literal text in the app's language: TT.MM.JJJJ in German."""
+    return Text(format_date(value, language_of(node)))
 
 
 def translate_bindings(node: DOMNode, language: str, *, skip: Iterable[str] = ()) -> None:

@@ -369,3 +369,15 @@ def test_serve_command_runs_the_cli_per_session() -> None:
     assert "-m tui.cli" in command
     assert "--kiosk" in command
     assert "'sqlite:////tmp/x y.db'" in command
+
+
+async def test_dates_follow_the_language(sqlite_backend) -> None:
+    import datetime as dt
+
+    from screens.widgets import date_text
+
+    app = make_app(sqlite_backend)
+    async with app.run_test(size=SIZE) as pilot:
+        assert str(date_text(app.screen, dt.date(2026, 5, 1))) == "01.05.2026"
+        await pilot.press("f2")
+        assert str(date_text(app.screen, dt.date(2026, 5, 1))) == "01/05/2026"
