@@ -6,6 +6,7 @@ the confirmation mail is typed in at the kiosk (``#verify-code``).
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any, ClassVar
 
 from textual import on
@@ -38,6 +39,7 @@ FIRST_COUNTRIES = ("DE", "AT", "CH")
 FIELD_IDS = {"type": "register-customer-type"}
 
 
+@cache
 def country_options(language: str) -> list[tuple[str, str]]:
     """(label, ISO code) pairs: DE, AT, CH first, then the rest by name."""
     from babel import Locale

@@ -42,6 +42,16 @@ FLOWS = {"login": _login, "register": _register, "settings": _settings}
 HOUSEKEEPING_SECONDS = 60.0
 
 
+def warm_up() -> None:
+    """Import the account screens and build the country list in the background, so the first
+    registration opens at once (keys typed right after Enter are not lost)."""
+    from screens import home, login  # noqa: F401
+    from screens.register import country_options
+
+    for language in ("de", "en"):
+        country_options(language)
+
+
 class SessionMixin:
     """App methods around the server-side session (mixed into ``KioskApp``)."""
 
@@ -50,6 +60,7 @@ class SessionMixin:
         ``KIOSK_SMTP_URL`` is set (a single kiosk needs no separate delivery worker)."""
         self.set_interval(HOUSEKEEPING_SECONDS, self._housekeeping, name="housekeeping")  # type: ignore[attr-defined]
         self.call_later(self._housekeeping)  # type: ignore[attr-defined]
+        self.run_worker(warm_up, thread=True, exit_on_error=False, group="warm-up")  # type: ignore[attr-defined]
 
     def _housekeeping(self) -> None:
         backend = self.backend  # type: ignore[attr-defined]
