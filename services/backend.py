@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
@@ -18,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from db.engine import DatabaseConfigError, make_engine, make_sessionmaker
 from db.migrate import is_current, upgrade
+from services.caller import Caller
 from services.config import Settings, load_settings
 from services.crypto import Digester, PasswordHasher, load_or_create_secret_key
 from services.errors import N_, StorageUnavailable
@@ -27,16 +27,6 @@ Clock = Callable[[], dt.datetime]
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-@dataclass(frozen=True)
-class Caller:
-    """Who asks: the terminal, the language for messages, and the session (when logged in)."""
-
-    terminal_id: str = "local"
-    language: str = "de"
-    session_token: str | None = None
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 class Backend:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -62,3 +63,30 @@ def test_db_option_after_the_subcommand(tmp_path, capsys):
     url = f"sqlite:///{tmp_path}/after.db"
     assert main(["db", "upgrade", "--db", url]) == 0
     assert (tmp_path / "after.db").exists()
+
+
+async def test_app_with_unreachable_database_exits_with_one_sentence(tmp_path, monkeypatch):
+    from tui.app import KioskApp
+
+    monkeypatch.setenv("KIOSK_HOME", str(tmp_path))
+    app = KioskApp(database_url="postgresql://nobody@127.0.0.1:9/none")
+    async with app.run_test():
+        for _ in range(200):
+            if app.return_code == 2:
+                break
+            await asyncio.sleep(0.05)
+    assert app.return_code == 2
+    assert "cannot be reached" in (app.exit_message or "")
+
+
+async def test_app_upgrades_a_new_database_after_the_first_frame(tmp_path, monkeypatch):
+    from db.migrate import current_revision, newest_revision_file
+    from tui.app import KioskApp
+
+    monkeypatch.setenv("KIOSK_HOME", str(tmp_path))
+    app = KioskApp(database_url=f"sqlite:///{tmp_path}/new.db")
+    async with app.run_test() as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert current_revision(app.backend.engine) == newest_revision_file()
+    assert app.return_code in (None, 0)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -106,7 +107,7 @@ class KioskApp(SessionMixin, App[None], inherit_bindings=False):
     def __init__(
         self,
         database_url: str | None = None,
-        language: str = "de",
+        language: str | None = "de",
         kiosk_mode: bool = False,
         idle_timeout: float | None = None,
         backend: Backend | None = None,
@@ -118,13 +119,19 @@ class KioskApp(SessionMixin, App[None], inherit_bindings=False):
     ) -> None:
         self._created_at = time.perf_counter()
         super().__init__()
-        if backend is None:
-            from services.backend import Backend
+        from services.config import load_settings
 
-            backend = Backend(database_url=database_url)
-            backend.ensure_schema()
-        self.backend = backend
-        settings = backend.settings
+        # The backend (SQLAlchemy, migrations, argon2) is loaded after the first frame, in a
+        # thread, unless one is handed in: the welcome screen needs none of it.
+        self._backend = backend
+        self._backend_lock = threading.Lock()
+        self._database_url = database_url
+        self.exit_message: str | None = None
+        settings = backend.settings if backend is not None else load_settings(
+            database_url=database_url)
+        self.settings = settings
+        if language is None:
+            language = settings.language
         if language not in LANGUAGES:
             language = "de"
         self.start_language = language
@@ -137,7 +144,7 @@ class KioskApp(SessionMixin, App[None], inherit_bindings=False):
         self.idle_warning = float(max(0.0, min(warning, self.idle_timeout / 2)))
         self.idle_tick = idle_tick
         self.cursor_blink = cursor_blink
-        from services.backend import Caller
+        from services.caller import Caller
 
         self.caller = Caller(terminal_id=settings.terminal_id, language=language)
         self.session_token: str | None = None
@@ -225,12 +232,37 @@ class KioskApp(SessionMixin, App[None], inherit_bindings=False):
             self.exit()
 
     # -- start-up ---------------------------------------------------------------------------
+    @property
+    def backend(self) -> Backend:
+        """The backend, created (and the schema upgraded) on first use."""
+        if self._backend is None:
+            with self._backend_lock:
+                if self._backend is None:
+                    from services.backend import Backend
+
+                    backend = Backend(self.settings, database_url=self._database_url)
+                    backend.ensure_schema()
+                    self._backend = backend
+        return self._backend
+
+    def _connect(self) -> None:
+        """Open the database in a thread after the first frame; exit with one sentence when
+        it cannot be used (never a traceback)."""
+        from db.engine import DatabaseConfigError
+        from services.errors import DomainError
+
+        try:
+            self.backend  # noqa: B018 - creates it
+        except (DomainError, DatabaseConfigError) as exc:
+            self.exit_message = f"kiosk: {exc}"
+            self.call_from_thread(self.exit, None, 2, self.exit_message)
+
     def on_mount(self) -> None:
         from screens.welcome import WelcomeScreen
 
+
         self.push_screen(WelcomeScreen())
         self.set_interval(self.idle_tick, self._idle_check, name="idle")
-        self.start_housekeeping()
 
     def on_ready(self) -> None:
         now = time.perf_counter()
@@ -240,6 +272,13 @@ class KioskApp(SessionMixin, App[None], inherit_bindings=False):
         self.log.info(message)
         if os.environ.get("KIOSK_EXIT_ON_READY"):  # benchmarks: measure start-up only
             self.call_after_refresh(self._ready_and_exit, os.environ["KIOSK_EXIT_ON_READY"])
+        # Once the welcome screen is drawn: open the database and warm up, in threads.
+        self.call_after_refresh(self._start_background)
+
+    def _start_background(self) -> None:
+        if self._backend is None:
+            self.run_worker(self._connect, thread=True, exit_on_error=False, group="connect")
+        self.start_housekeeping()
 
     def _ready_and_exit(self, target: str) -> None:
         """Benchmarks: note the wall-clock time of the first frame (in a file), then exit."""

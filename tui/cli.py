@@ -172,10 +172,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 def _cmd_tui(args: argparse.Namespace) -> int:
     from tui.app import KioskApp
 
-    backend = _backend(args)
+    # The app opens the database itself after its first frame (fast start); a database
+    # that cannot be used ends it with one sentence and exit code 2.
     app = KioskApp(
-        backend=backend,
-        language=args.lang or backend.settings.language,
+        database_url=getattr(args, "db", None),
+        language=args.lang,
         kiosk_mode=args.kiosk,
         idle_timeout=args.idle_timeout,
     )

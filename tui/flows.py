@@ -63,11 +63,14 @@ class SessionMixin:
         self.run_worker(warm_up, thread=True, exit_on_error=False, group="warm-up")  # type: ignore[attr-defined]
 
     def _housekeeping(self) -> None:
-        backend = self.backend  # type: ignore[attr-defined]
-
         def run() -> None:
+            from db.engine import DatabaseConfigError
             from services import accounts, mail
 
+            try:
+                backend = self.backend  # type: ignore[attr-defined] - opened in this thread
+            except (DomainError, DatabaseConfigError):
+                return  # the app's own connect step tells the user and exits
             try:
                 accounts.purge_unverified(backend)
                 if backend.settings.smtp_url:
