@@ -273,13 +273,15 @@ class VerifyScreen(KioskScreen):
             yield TranslatedLabel(N_("Confirm your e-mail address"), classes="form-title")
             message, params = self.notice or ("", {})
             yield TranslatedLabel(message, params, id="verify-notice", classes="form-notice")
+            # The service's notice already says where the code went; otherwise say it here.
             yield TranslatedLabel(
+                "" if self.notice else
                 N_("We have sent an e-mail to {email}. Enter the code from the e-mail here. "
                    "The code is valid for 30 minutes. If the e-mail does not arrive within a "
                    "few minutes, please check your spam or junk folder."),
                 {"email": self.email}, classes="form-intro",
             )
-            yield Field(N_("Code from the e-mail"), Input(id="verify-code", max_length=40),
+            yield Field(N_("Confirmation code"), Input(id="verify-code", max_length=40),
                         required=True)
             yield FormError()
             with Horizontal(classes="form-buttons"):

@@ -141,7 +141,7 @@ class Field(Vertical):
     DEFAULT_CSS = """
     Field { height: auto; margin: 0 0 1 0; }
     Field > .field-label { color: $text; }
-    Field > .field-hint { color: $text-muted; }
+    Field > .field-hint { color: $text-muted; width: 100%; }
     """
 
     def __init__(
