@@ -100,7 +100,7 @@ class Customer(Base):
     password_hash: Mapped[str | None] = mapped_column(String(200))
     # Folded last name / company (lower case, umlauts spelled out) for tolerant search.
     search_name: Mapped[str | None] = mapped_column(String(200), index=True)
-    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id"))
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id"), index=True)
     merged_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -235,7 +235,7 @@ class Session(Base):
     token_digest: Mapped[str] = mapped_column(String(64), unique=True)
     account_id: Mapped[int | None] = mapped_column(ForeignKey("account.id"), index=True)
     # Set when a contract partner logged in with a customer number and its password.
-    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id"))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id"), index=True)
     terminal_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
