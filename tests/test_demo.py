@@ -148,3 +148,12 @@ def test_demo_reload_respects_links_made_while_trying(backend) -> None:
     with backend.transaction() as s:
         link = s.scalar(select(CustomerLink).where(CustomerLink.customer_id == taken))
         assert link.account_id == erika
+
+
+def test_readme_shows_the_demo_data() -> None:
+    from pathlib import Path
+
+    from services.demo import SHOW_TEXT
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    assert SHOW_TEXT.rstrip("\n") in readme
