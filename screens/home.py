@@ -264,8 +264,10 @@ class ReauthDialog(KioskModal):
                          on_error=self._failed)
 
     def _failed(self, error: DomainError) -> None:
-        self.query_one("#reauth-password", Input).value = ""
+        password = self.query_one("#reauth-password", Input)
+        password.value = ""
         show_domain_error(self, error, prefix="reauth", field_ids={"password": "reauth-password"})
+        password.focus()
 
     @on(TranslatedButton.Pressed, "#reauth-cancel")
     def action_cancel(self) -> None:

@@ -96,6 +96,7 @@ class LoginScreen(KioskScreen):
             self.app.switch_screen(VerifyScreen(identifier, notice=(error.message, {})))
             return
         show_domain_error(self, error, prefix="login")
+        self.query_one("#login-password", Input).focus()
 
     def _logged_in(self, result: accounts.LoginResult) -> None:
         from screens.home import HomeScreen
@@ -202,6 +203,9 @@ class ForgotPasswordScreen(KioskScreen):
                           field_ids={"new_password": "reset-password",
                                      "password": "reset-password",
                                      "identifier": "forgot-identifier"})
+        step = self.query_one("#reset-step")
+        target = "#reset-code" if step.display else "#forgot-identifier"
+        self.query_one(target, Input).focus()
 
     def _done(self, result: accounts.RequestResult) -> None:
         self.app.switch_screen(LoginScreen(self.identifier,

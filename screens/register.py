@@ -309,6 +309,7 @@ class VerifyScreen(KioskScreen):
     def _failed(self, error: DomainError) -> None:
         self.query_one(".form-box").loading = False
         show_domain_error(self, error, prefix="verify")
+        self.query_one("#verify-code", Input).focus()
 
     def _verified(self, result: accounts.VerificationResult) -> None:
         from screens.login import LoginScreen

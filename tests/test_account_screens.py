@@ -293,3 +293,16 @@ async def test_idle_session_expires_on_the_server(sqlite_backend, clock) -> None
         assert app.session_token is None
         assert type(app.screen).__name__ == "WelcomeScreen"
         assert any("Sitzung" in n.message for n in app._notifications)
+
+
+async def test_typing_again_after_a_wrong_password_logs_in(sqlite_backend) -> None:
+    """After a failure the cursor is back in the password field: the customer just types."""
+    app = app_for(sqlite_backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await _registered_and_confirmed(pilot, sqlite_backend)
+        await pilot.press(*"falsches-passwort-123", "enter")
+        await settle(pilot)
+        assert "nicht korrekt" in text(app, "#form-error")
+        await pilot.press(*PASSWORD, "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, HomeScreen)
