@@ -220,8 +220,8 @@ class SettingsScreen(KioskScreen):
                          on_error=self._failed)
 
     @on(TranslatedButton.Pressed, "#settings-back")
-    def action_back(self) -> None:
-        self.app.pop_screen()
+    def _back(self) -> None:
+        self.action_back()
 
 
 class ReauthDialog(KioskModal):

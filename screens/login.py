@@ -115,8 +115,6 @@ class LoginScreen(KioskScreen):
 
         self.app.switch_screen(RegisterScreen())
 
-    def action_back(self) -> None:
-        self.app.pop_screen()
 
 
 class ForgotPasswordScreen(KioskScreen):
@@ -212,5 +210,5 @@ class ForgotPasswordScreen(KioskScreen):
                                            notice=self._(result.message, **result.params)))
 
     @on(TranslatedButton.Pressed, "#reset-back")
-    def action_back(self) -> None:
-        self.app.pop_screen()
+    def _back(self) -> None:
+        self.action_back()

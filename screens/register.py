@@ -248,8 +248,8 @@ class RegisterScreen(KioskScreen):
                                             notice=(result.message, result.params)))
 
     @on(TranslatedButton.Pressed, "#register-back")
-    def action_back(self) -> None:
-        self.app.pop_screen()
+    def _back(self) -> None:
+        self.action_back()
 
 
 class VerifyScreen(KioskScreen):
@@ -328,5 +328,3 @@ class VerifyScreen(KioskScreen):
         self.query_one("#verify-notice", TranslatedLabel).set_message(result.message,
                                                                        **result.params)
 
-    def action_back(self) -> None:
-        self.app.pop_screen()

@@ -265,53 +265,42 @@ class _ServiceMixin:
             show_domain_error(self, error)  # type: ignore[arg-type]
 
 
-class KioskScreen(_ServiceMixin, Screen):
-    """Base of every kiosk screen. Subclasses set ``HELP_ARTICLE`` and override
-    ``refresh_texts()`` to re-translate their labels (called after a language switch)."""
+class _KioskBase(_ServiceMixin):
+    """What every kiosk screen and dialog shares: help article, translation, language refresh."""
 
     HELP_ARTICLE: str = "welcome"
 
     def _(self, message: str, **params: object) -> str:
-        return tr(self, message, **params)
+        return tr(self, message, **params)  # type: ignore[arg-type]
 
     def on_mount(self) -> None:
-        translate_bindings(self, language_of(self))
-        apply_cursor_blink(self)
+        translate_bindings(self, language_of(self))  # type: ignore[arg-type]
+        apply_cursor_blink(self)  # type: ignore[arg-type]
 
     def refresh_texts(self) -> None:
-        """Re-translate every text; the base version handles ``Field`` and bindings."""
-        translate_bindings(self, language_of(self))
-        for field in self.query(Field):
-            field.refresh_texts()
-        for widget in self.query(TranslatedButton):
-            widget.refresh_texts()
-        for widget in self.query(TranslatedLabel):
-            widget.refresh_texts()
-        self.refresh_bindings()
+        """Re-translate every text; the base version handles ``Field``, translated buttons
+        and labels, and the bindings. Screens override it for anything else."""
+        translate_bindings(self, language_of(self))  # type: ignore[arg-type]
+        for kind in (Field, TranslatedButton, TranslatedLabel):
+            for widget in self.query(kind):  # type: ignore[attr-defined]
+                widget.refresh_texts()
+        self.refresh_bindings()  # type: ignore[attr-defined]
+
+    def action_back(self) -> None:
+        """Back to the previous screen (bound to escape where a screen offers it)."""
+        self.app.pop_screen()  # type: ignore[attr-defined]
+
+
+class KioskScreen(_KioskBase, Screen):
+    """Base of every kiosk screen. Subclasses set ``HELP_ARTICLE`` and override
+    ``refresh_texts()`` to re-translate their labels (called after a language switch)."""
 
     def wipe_inputs(self) -> None:
         wipe_inputs(self)
 
 
-class KioskModal(_ServiceMixin, ModalScreen[Any]):
-    HELP_ARTICLE: str = "welcome"
-
-    def _(self, message: str, **params: object) -> str:
-        return tr(self, message, **params)
-
-    def on_mount(self) -> None:
-        translate_bindings(self, language_of(self))
-        apply_cursor_blink(self)
-
-    def refresh_texts(self) -> None:
-        translate_bindings(self, language_of(self))
-        for widget in self.query(TranslatedButton):
-            widget.refresh_texts()
-        for widget in self.query(TranslatedLabel):
-            widget.refresh_texts()
-        for field in self.query(Field):
-            field.refresh_texts()
-        self.refresh_bindings()
+class KioskModal(_KioskBase, ModalScreen[Any]):
+    """Base of every kiosk dialog."""
 
 
 class TranslatedButton(Button):
