@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import platformdirs
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.shell_settings import DEFAULTS, default_terminal_id
 
 LANGUAGES = ("de", "en")
 
@@ -30,12 +31,12 @@ class Settings(BaseSettings):
     mail_from: str = "Kundenkiosk <kundenkiosk@localhost>"
     public_url: str = "http://localhost:8000"
     export_dir: Path | None = None
-    terminal_id: str = Field(default_factory=lambda: os.uname().nodename)
-    language: str = "de"
+    terminal_id: str = Field(default_factory=default_terminal_id)
+    language: str = DEFAULTS.language
     # Seconds without input until the wipe, the warning included.
-    idle_timeout_kiosk: int = 120
-    idle_timeout_desk: int = 900
-    idle_warning: int = 20
+    idle_timeout_kiosk: int = DEFAULTS.idle_timeout_kiosk
+    idle_timeout_desk: int = DEFAULTS.idle_timeout_desk
+    idle_warning: int = DEFAULTS.idle_warning
     session_absolute_kiosk: int = 30 * 60
     session_absolute_agent: int = 8 * 3600
     session_idle_agent: int = 15 * 60

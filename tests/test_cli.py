@@ -90,3 +90,17 @@ async def test_app_upgrades_a_new_database_after_the_first_frame(tmp_path, monke
         await pilot.pause()
         assert current_revision(app.backend.engine) == newest_revision_file()
     assert app.return_code in (None, 0)
+
+
+def test_shell_settings_read_the_environment_like_settings(monkeypatch):
+    from services.config import Settings
+    from services.shell_settings import shell_settings
+
+    monkeypatch.setenv("KIOSK_LANGUAGE", "en")
+    monkeypatch.setenv("KIOSK_IDLE_TIMEOUT_KIOSK", "75")
+    monkeypatch.setenv("KIOSK_TERMINAL_ID", "kiosk-7")
+    full, early = Settings(), shell_settings()
+    for name in ("language", "idle_timeout_kiosk", "idle_timeout_desk", "idle_warning",
+                 "terminal_id"):
+        assert getattr(full, name) == getattr(early, name), name
+    assert early.idle_timeout_kiosk == 75 and early.terminal_id == "kiosk-7"

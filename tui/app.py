@@ -119,7 +119,7 @@ class KioskApp(SessionMixin, App[None], inherit_bindings=False):
     ) -> None:
         self._created_at = time.perf_counter()
         super().__init__()
-        from services.config import load_settings
+        from services.shell_settings import shell_settings
 
         # The backend (SQLAlchemy, migrations, argon2) is loaded after the first frame, in a
         # thread, unless one is handed in: the welcome screen needs none of it.
@@ -127,9 +127,8 @@ class KioskApp(SessionMixin, App[None], inherit_bindings=False):
         self._backend_lock = threading.Lock()
         self._database_url = database_url
         self.exit_message: str | None = None
-        settings = backend.settings if backend is not None else load_settings(
-            database_url=database_url)
-        self.settings = settings
+        # Settings for the first screen; the rest is read when the backend opens.
+        settings = backend.settings if backend is not None else shell_settings()
         if language is None:
             language = settings.language
         if language not in LANGUAGES:
@@ -240,7 +239,7 @@ class KioskApp(SessionMixin, App[None], inherit_bindings=False):
                 if self._backend is None:
                     from services.backend import Backend
 
-                    backend = Backend(self.settings, database_url=self._database_url)
+                    backend = Backend(database_url=self._database_url)
                     backend.ensure_schema()
                     self._backend = backend
         return self._backend
