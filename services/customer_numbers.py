@@ -1,0 +1,398 @@
+"""Linking existing customer numbers to an account with the *Freischaltcode* (guide 000).
+
+``link_customer_number(backend, token, code, number, caller)``:
+
+1. the password must have been entered within ``reauth_valid`` (``ReauthRequired`` otherwise);
+2. number and code are normalised (``normalize.customer_number``, ``crypto.normalize_code``:
+   case, spaces, dashes, O/0 and I/L/1);
+3. counters per customer number (5 wrong codes in 24 h freeze the number's code until the
+   service desk issues a new one), per account and per terminal are checked;
+4. the customer row is locked (``SELECT … FOR UPDATE`` on PostgreSQL, the write lock on
+   SQLite), the code is compared as a keyed digest in constant time, must be within its
+   validity date and unused; a wrong, expired or used code gives one neutral message;
+5. the two conflicts of the guide (number taken by another account, the account already has a
+   number of this type) raise ``LinkConflict``; ``request_link_support`` then queues a
+   ``SupportRequest`` for the service desk (never with the code);
+6. otherwise the link is written, the code used up, a mail queued and the event audited. The
+   unique constraint on ``customer_link.customer_id`` is the final guard against a race.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel
+from sqlalchemy import delete, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session as DbSession
+
+from db.models import Account, ActivationCode, Customer, CustomerLink, SupportRequest
+from services import audit, mail, sessions, throttle
+from services.caller import Caller
+from services.crypto import normalize_code
+from services.errors import N_, Conflict, DomainError, NotFound, Throttled, ValidationFailed
+from services.normalize import customer_number as norm_number
+
+if TYPE_CHECKING:
+    from services.backend import Backend
+
+ACTION = "link_code"
+# 5 wrong codes per customer number within 24 h freeze the number's code (service desk).
+NUMBER_POLICY = throttle.Policy(max_failures=5, window=dt.timedelta(hours=24),
+                                base_wait=dt.timedelta(0), freeze_after=5)
+# Per account: 10 wrong codes within 24 h -> a wait of 15 min, doubling up to 24 h.
+ACCOUNT_POLICY = throttle.Policy(max_failures=10, window=dt.timedelta(hours=24),
+                                 base_wait=dt.timedelta(minutes=15),
+                                 max_wait=dt.timedelta(hours=24))
+# Per terminal (a kiosk tried with many accounts): 30 within an hour -> 5 min, doubling.
+TERMINAL_POLICY = throttle.Policy(max_failures=30, window=dt.timedelta(hours=1),
+                                  base_wait=dt.timedelta(minutes=5),
+                                  max_wait=dt.timedelta(hours=1))
+
+MSG_REQUIRED = N_("This field must not be empty.")
+MSG_NEUTRAL = N_("The Freischaltcode and the customer number do not match, or the code is no "
+                 "longer valid. Please check both entries.")
+MSG_FROZEN = N_("Too many wrong Freischaltcodes were entered for this customer number. The "
+                "code is blocked: please ask the service desk for a new Freischaltcode.")
+MSG_WAIT = N_("Too many failed attempts. Please wait {seconds} seconds and try again.")
+MSG_TAKEN = N_("The customer number {number} is already assigned to another user. You can "
+               "send a request to the service desk.")
+MSG_TYPE_TAKEN = N_("A customer number of this type ({type}) is already assigned to your "
+                    "account. You can send a request to the service desk.")
+MSG_ALREADY_YOURS = N_("The customer number {number} is already linked to your account.")
+MSG_LINKED = N_("The customer number {number} is now linked to your account.")
+MSG_SUPPORT_SENT = N_("Your request was sent to the service desk (reference {reference}). "
+                      "We will get back to you by e-mail.")
+MSG_NOT_LINKED = N_("This customer number is not linked to your account.")
+MSG_UNLINKED = N_("The customer number {number} is no longer linked to your account.")
+
+KIND_TAKEN = "link_conflict_taken"
+KIND_TYPE = "link_conflict_type"
+
+
+class LinkFailed(DomainError):
+    """Wrong, expired or used code, or an unknown number: one neutral message."""
+
+    code = "link_failed"
+
+
+class CodeFrozen(Throttled):
+    """Too many wrong codes for this number: only the service desk can issue a new code."""
+
+    code = "code_frozen"
+
+
+class LinkConflict(Conflict):
+    """A conflict of the guide; ``params["kind"]`` is the support request kind."""
+
+    code = "link_conflict"
+
+
+class LinkedNumber(BaseModel):
+    number: str
+    type: str
+    name: str
+    address: str
+    linked_at: dt.datetime
+
+
+class SupportResult(BaseModel):
+    reference: int
+    message: str = MSG_SUPPORT_SENT
+    params: dict[str, str] = {}
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _display_name(customer: Customer) -> str:
+    person = " ".join(p for p in (customer.first_name, customer.last_name) if p)
+    if customer.company:
+        return f"{customer.company} ({person})" if person else customer.company
+    return person
+
+
+def _address(customer: Customer) -> str:
+    town = " ".join(p for p in (customer.postal_code, customer.city) if p)
+    return ", ".join(p for p in (customer.street, town, customer.country) if p)
+
+
+def _linked(customer: Customer, link: CustomerLink) -> LinkedNumber:
+    return LinkedNumber(number=customer.number, type=customer.type,
+                        name=_display_name(customer), address=_address(customer),
+                        linked_at=link.linked_at)
+
+
+def _account_name(account: Account) -> str:
+    return sessions.display_name(account)
+
+
+def _lock_customer(db: DbSession, backend: Backend, number: str) -> Customer | None:
+    """The customer row, locked: FOR UPDATE on PostgreSQL; on SQLite a no-op write takes the
+    database write lock, so two links of one number run one after the other."""
+    query = select(Customer).where(Customer.number == number)
+    if backend.is_sqlite:
+        db.execute(text("UPDATE customer SET id = id WHERE number = :n"), {"n": number})
+    else:
+        query = query.with_for_update()
+    return db.scalars(query.execution_options(populate_existing=True)).first()
+
+
+def _matching_code(backend: Backend, db: DbSession, customer: Customer, code: str
+                   ) -> ActivationCode | None:
+    """The customer's code whose digest equals the typed one (constant-time compare)."""
+    wanted = backend.digester.digest("activation", normalize_code(code))
+    found: ActivationCode | None = None
+    for row in db.scalars(select(ActivationCode).where(
+            ActivationCode.customer_id == customer.id)):
+        if backend.digester.same(row.code_digest, wanted):
+            found = row
+    return found
+
+
+def _keys(info: sessions.SessionInfo, caller: Caller, number: str) -> list[tuple[str, str]]:
+    return [("number", number[:64]), ("account", f"a{info.account_id}"),
+            ("terminal", caller.terminal_id or "local")]
+
+
+def _policies() -> list[throttle.Policy]:
+    return [NUMBER_POLICY, ACCOUNT_POLICY, TERMINAL_POLICY]
+
+
+def _check_limits(db: DbSession, info: sessions.SessionInfo, caller: Caller, number: str,
+                  now: dt.datetime) -> None:
+    checks = [(ACTION, scope, key, policy)
+              for (scope, key), policy in zip(_keys(info, caller, number), _policies(),
+                                              strict=True)]
+    number_state, *others = throttle.check_many(db, checks, now)
+    if number_state.frozen:
+        raise CodeFrozen(MSG_FROZEN, fields={"code": MSG_FROZEN})
+    wait = max((s.wait_seconds(now) for s in others if not s.allowed(now)), default=0)
+    if any(s.frozen for s in others) or wait:
+        raise Throttled(MSG_WAIT, params={"seconds": max(wait, 1)})
+
+
+def _validate(code: str, number: str) -> tuple[str, str]:
+    fields = {}
+    if not (code or "").strip():
+        fields["code"] = MSG_REQUIRED
+    if not (number or "").strip():
+        fields["number"] = MSG_REQUIRED
+    if fields:
+        raise ValidationFailed(MSG_REQUIRED, fields=fields)
+    return normalize_code(code), norm_number(number)
+
+
+def _verify(db: DbSession, backend: Backend, info: sessions.SessionInfo, caller: Caller,
+            code: str, number: str) -> tuple[Customer, ActivationCode]:
+    """Lock the customer, check the code; count and raise on a failure (committed)."""
+    now = backend.now()
+    customer = _lock_customer(db, backend, number)
+    row = None
+    reason = "unknown_number"
+    if customer is not None and customer.merged_into_id is None:
+        row = _matching_code(backend, db, customer, code)
+        today = now.date()
+        if row is None:
+            reason = "wrong_code"
+        elif row.revoked_at is not None:
+            reason = "revoked"
+        elif row.used_at is not None and _conflict(db, info.account_id, customer) is None:
+            reason = "used"  # used and linked to nobody now: neutral; linked: the conflict
+        elif row.valid_until is not None and row.valid_until < today:
+            reason = "expired"
+        else:
+            reason = ""
+    if not reason and customer is not None and row is not None:
+        return customer, row
+    statuses = [throttle.fail(db, ACTION, scope, key, policy, now)
+                for (scope, key), policy in zip(_keys(info, caller, number), _policies(),
+                                                strict=True)]
+    cid = customer.id if customer is not None else None
+    audit.record(db, "customer_link", outcome="failed", actor_id=info.account_id,
+                 customer_id=cid, terminal_id=caller.terminal_id, reason=reason,
+                 number=number[:32], now=now)
+    if statuses[0].frozen:
+        audit.record(db, "activation_code_frozen", actor_id=info.account_id, customer_id=cid,
+                     terminal_id=caller.terminal_id, number=number[:32], now=now)
+        db.commit()
+        raise CodeFrozen(MSG_FROZEN, fields={"code": MSG_FROZEN})
+    db.commit()
+    raise LinkFailed(MSG_NEUTRAL, fields={"code": MSG_NEUTRAL})
+
+
+def _conflict(db: DbSession, account_id: int, customer: Customer) -> str | None:
+    owner = db.scalar(select(CustomerLink.account_id).where(
+        CustomerLink.customer_id == customer.id))
+    if owner is not None:
+        return "mine" if owner == account_id else KIND_TAKEN
+    if db.scalar(select(CustomerLink.id).where(CustomerLink.account_id == account_id,
+                                               CustomerLink.customer_type == customer.type)):
+        return KIND_TYPE
+    return None
+
+
+def _raise_conflict(kind: str, customer: Customer) -> None:
+    params = {"number": customer.number, "type": customer.type, "kind": kind}
+    if kind == "mine":
+        raise Conflict(MSG_ALREADY_YOURS, code="already_linked", params=params)
+    message = MSG_TAKEN if kind == KIND_TAKEN else MSG_TYPE_TAKEN
+    raise LinkConflict(message, params=params)
+
+
+# --------------------------------------------------------------------------- services
+
+
+def link_customer_number(backend: Backend, token: str | None, code: str, number: str,
+                         caller: Caller) -> LinkedNumber:
+    """Link ``number`` to the session's account with its Freischaltcode (see module doc)."""
+    code, number = _validate(code, number)
+    info = sessions.require_recent_auth(backend, token)
+    for attempt in range(3):
+        try:
+            return _link_once(backend, info, caller, code, number)
+        except IntegrityError:  # another account won the race a moment ago
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _link_once(backend: Backend, info: sessions.SessionInfo, caller: Caller, code: str,
+               number: str) -> LinkedNumber:
+    now = backend.now()
+    with backend.transaction() as db:
+        _check_limits(db, info, caller, number, now)
+        customer, row = _verify(db, backend, info, caller, code, number)
+        kind = _conflict(db, info.account_id, customer)
+        if kind:
+            audit.record(db, "customer_link", outcome="conflict", actor_id=info.account_id,
+                         customer_id=customer.id, terminal_id=caller.terminal_id, reason=kind,
+                         now=now)
+            db.commit()
+            _raise_conflict(kind, customer)
+        link = CustomerLink(account_id=info.account_id, customer_id=customer.id,
+                            customer_type=customer.type, linked_at=now, linked_by="code")
+        db.add(link)
+        row.used_at = now
+        db.flush()
+        for scope, key in _keys(info, caller, number)[:2]:
+            throttle.reset(db, ACTION, scope, key)
+        audit.record(db, "customer_linked", actor_id=info.account_id, customer_id=customer.id,
+                     terminal_id=caller.terminal_id, via="code", number=customer.number,
+                     now=now)
+        account = db.get(Account, info.account_id)
+        assert account is not None
+        if account.email:
+            mail.enqueue(db, to=account.email, template="customer_number_added",
+                         language=account.language,
+                         params={"name": _account_name(account), "number": customer.number})
+        return _linked(customer, link)
+
+
+def request_link_support(backend: Backend, token: str | None, code: str, number: str,
+                         caller: Caller) -> SupportResult:
+    """After a ``LinkConflict``: queue a request for the service desk (never with the code).
+
+    The code is checked again (so only the holder of a valid code can ask); an open request of
+    the same kind for the same account and number is not duplicated.
+    """
+    code, number = _validate(code, number)
+    info = sessions.require_recent_auth(backend, token)
+    now = backend.now()
+    with backend.transaction() as db:
+        _check_limits(db, info, caller, number, now)
+        customer, _row = _verify(db, backend, info, caller, code, number)
+        kind = _conflict(db, info.account_id, customer)
+        if kind is None or kind == "mine":
+            raise NotFound(N_("There is no conflict for this customer number any more. "
+                              "Please try linking it again."))
+        existing = db.scalars(select(SupportRequest).where(
+            SupportRequest.kind == kind, SupportRequest.status == "open",
+            SupportRequest.account_id == info.account_id,
+            SupportRequest.customer_id == customer.id)).first()
+        if existing is not None:
+            return SupportResult(reference=existing.id, params={"reference": str(existing.id)})
+        account = db.get(Account, info.account_id)
+        assert account is not None
+        details: dict[str, object] = {
+            "customer_number": customer.number, "customer_type": customer.type,
+            "customer_name": _display_name(customer), "customer_address": _address(customer),
+            "account_username": account.username, "account_email": account.email,
+            "account_name": _account_name(account), "account_type": account.customer_type,
+            "terminal": caller.terminal_id, "code_checked": True,
+        }
+        if kind == KIND_TAKEN:
+            owner = db.scalar(select(CustomerLink.account_id).where(
+                CustomerLink.customer_id == customer.id))
+            details["linked_account_id"] = owner
+        else:
+            held = db.scalars(select(Customer.number).join(
+                CustomerLink, CustomerLink.customer_id == Customer.id).where(
+                CustomerLink.account_id == account.id,
+                CustomerLink.customer_type == customer.type)).all()
+            details["numbers_of_this_type"] = list(held)
+        subject = ("Customer number already assigned to another user" if kind == KIND_TAKEN
+                   else "Account already has a customer number of this type")
+        request = SupportRequest(kind=kind, status="open", account_id=account.id,
+                                 customer_id=customer.id, subject=subject,
+                                 details={k: v for k, v in details.items() if v is not None},
+                                 created_at=now, updated_at=now)
+        db.add(request)
+        db.flush()
+        audit.record(db, "support_request", actor_id=account.id, customer_id=customer.id,
+                     terminal_id=caller.terminal_id, kind=kind, reference=request.id, now=now)
+        if account.email:
+            mail.enqueue(db, to=account.email, template="support_request_sent",
+                         language=account.language,
+                         params={"name": _account_name(account), "reference": str(request.id),
+                                 "subject": subject})
+        return SupportResult(reference=request.id, params={"reference": str(request.id)})
+
+
+def linked_numbers(backend: Backend, token: str | None) -> list[LinkedNumber]:
+    """The numbers linked to the session's account, oldest link first."""
+    info = sessions.current(backend, token)
+    with backend.transaction() as db:
+        rows = db.execute(
+            select(Customer, CustomerLink).join(CustomerLink,
+                                                CustomerLink.customer_id == Customer.id)
+            .where(CustomerLink.account_id == info.account_id)
+            .order_by(CustomerLink.linked_at, CustomerLink.id)).all()
+        return [_linked(customer, link) for customer, link in rows]
+
+
+def unlink_customer_number(backend: Backend, token: str | None, number: str, password: str,
+                           caller: Caller | None = None) -> str:
+    """Remove a link after the password was entered again; audited. Returns the number."""
+    caller = caller or Caller()
+    num = norm_number(number or "")
+    with backend.transaction() as db:
+        row, account = sessions._live(db, backend, token)  # noqa: SLF001 - same layer
+        sessions.check_password_throttled(db, backend, account, password, row.terminal_id,
+                                          field="password")
+        customer = db.scalars(select(Customer).where(Customer.number == num)).first()
+        deleted = 0
+        if customer is not None:
+            deleted = db.execute(delete(CustomerLink).where(
+                CustomerLink.account_id == account.id,
+                CustomerLink.customer_id == customer.id)).rowcount or 0
+        if not deleted:
+            raise NotFound(MSG_NOT_LINKED, fields={"number": MSG_NOT_LINKED})
+        audit.record(db, "customer_unlinked", actor_id=account.id,
+                     customer_id=customer.id if customer else None,
+                     terminal_id=caller.terminal_id, number=num, now=backend.now())
+        return num
+
+
+__all__ = [
+    "CodeFrozen",
+    "LinkConflict",
+    "LinkFailed",
+    "LinkedNumber",
+    "SupportResult",
+    "link_customer_number",
+    "linked_numbers",
+    "request_link_support",
+    "unlink_customer_number",
+]
