@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from contextlib import suppress
 from typing import Any, ClassVar
 
@@ -217,7 +218,12 @@ class ProductsScreen(KioskScreen):
         section = error.params.get("section")
         if section:
             error.params["section"] = self._(section)
+        date = error.params.get("date")
+        if date:
+            error.params["date"] = date_text(self, dt.date.fromisoformat(date)).plain
         show_domain_error(self, error, prefix="redeem", field_ids={"key": "redeem-key"})
+        if "key" in error.fields:  # said beside the field; not twice
+            self.query_one(FormError).clear()
         self.query_one("#redeem-key", Input).focus()
 
     # -- "Zur Nutzung" ----------------------------------------------------------------------

@@ -211,7 +211,7 @@ def redeem_key(backend: Backend, token: str | None, key: str, caller: Caller) ->
         if owner is not None:
             _refuse(db, account_id, terminal, now, caller, "taken", unknown, sku)
         if valid_until is not None and valid_until < now.date():
-            date = valid_until.strftime("%d.%m.%Y")
+            date = valid_until.isoformat()  # the screen shows it in the customer's format
             _refuse(db, account_id, terminal, now, caller, "expired", KeyRejected(
                 MSG_EXPIRED, code="expired", fields={"key": MSG_EXPIRED},
                 params={"date": date}), sku)

@@ -115,7 +115,7 @@ def test_errors_and_messages(shop) -> None:
     assert isinstance(unknown, products.KeyRejected) and unknown.code == "unknown"
     assert str(taken) == str(unknown) == products.MSG_UNKNOWN  # neutral: same text
     expired = refused(KEYS["expired"])
-    assert expired.code == "expired" and expired.params == {"date": "31.07.2024"}
+    assert expired.code == "expired" and expired.params == {"date": "2024-07-31"}
     withdrawn = refused(KEYS["withdrawn"])
     assert withdrawn.code == "withdrawn"
     mine = refused(KEYS["licence"], other)
