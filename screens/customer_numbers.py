@@ -40,11 +40,11 @@ INTRO = N_("To connect an additional customer number to your profile, enter your
            "and the customer number on your invoice.")
 HINT = N_("You can also get both, with their validity date, from your account manager.")
 COLUMNS = (  # (key, msgid, display width)
-    ("number", N_("Customer number"), 14),
-    ("type", N_("Type"), 12),
-    ("name", N_("Name"), 30),
-    ("address", N_("Address"), 40),
-    ("since", N_("Linked since"), 12),
+    ("number", N_("Customer number"), 15),
+    ("type", N_("Type"), 10),
+    ("name", N_("Name"), 25),
+    ("address", N_("Address"), 31),
+    ("since", N_("Linked since"), 14),
 )
 
 
@@ -58,12 +58,7 @@ def cell(value: object, width: int) -> Text:
 
 class CustomerNumbersScreen(KioskScreen):
     HELP_ARTICLE = "customer-numbers"
-    CSS_PATH = "forms.tcss"
-    DEFAULT_CSS = """
-    #customer-numbers-table { height: auto; max-height: 12; margin: 1 0; }
-    #link-request-support { display: none; }
-    #link-request-support.-shown { display: block; }
-    """
+    CSS_PATH: ClassVar[list[str]] = ["forms.tcss", "customer_numbers.tcss"]
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", N_("Back"), id="back"),
         Binding("f8", "unlink", N_("Unlink number"), id="unlink"),
