@@ -164,12 +164,6 @@ def _refuse(db: DbSession, account_id: int, terminal: str, now: dt.datetime,
     _commit_and_raise(db, error)
 
 
-def _owner_customer(db: DbSession, account_id: int) -> int | None:
-    return db.scalar(select(CustomerLink.customer_id)
-                     .where(CustomerLink.account_id == account_id)
-                     .order_by(CustomerLink.id).limit(1))
-
-
 def redeem_key(backend: Backend, token: str | None, key: str, caller: Caller) -> RedeemResult:
     """Redeem an online key for the logged-in account. See the module docstring."""
     normalized = check_format(key)
@@ -190,9 +184,13 @@ def redeem_key(backend: Backend, token: str | None, key: str, caller: Caller) ->
                 _commit_and_raise(db, Throttled(
                     msgid, fields={"key": msgid},
                     params={"minutes": _minutes(state.wait_seconds(now))}))
+        owner_customer = (select(CustomerLink.customer_id)
+                          .where(CustomerLink.account_id == account_id)
+                          .order_by(CustomerLink.id).limit(1).scalar_subquery())
         found = db.execute(
             select(LicenceKey.id, LicenceKey.redeemed_by_id, LicenceKey.valid_until,
-                   Product.sku, Product.name, Product.kind, Product.withdrawn)
+                   Product.sku, Product.name, Product.kind, Product.withdrawn,
+                   owner_customer)
             .join(Product, Product.id == LicenceKey.product_id)
             .where(LicenceKey.key_digest == digest)
         ).first()
@@ -200,7 +198,7 @@ def redeem_key(backend: Backend, token: str | None, key: str, caller: Caller) ->
         if found is None:
             _refuse(db, account_id, terminal, now, caller, "unknown", unknown)
         assert found is not None
-        key_id, owner, valid_until, sku, name, kind, withdrawn = found
+        key_id, owner, valid_until, sku, name, kind, withdrawn, customer_id = found
         section = SECTIONS.get(kind, SECTIONS["licence"])
         if owner == account_id:
             audit.record(db, "licence_redeem", outcome="already_yours", actor_id=account_id,
@@ -218,7 +216,6 @@ def redeem_key(backend: Backend, token: str | None, key: str, caller: Caller) ->
         if withdrawn:
             _refuse(db, account_id, terminal, now, caller, "withdrawn", KeyRejected(
                 MSG_WITHDRAWN, code="withdrawn", fields={"key": MSG_WITHDRAWN}), sku)
-        customer_id = _owner_customer(db, account_id)
         taken = db.execute(
             update(LicenceKey)
             .where(LicenceKey.id == key_id, LicenceKey.redeemed_by_id.is_(None))
