@@ -160,8 +160,19 @@ def _policies() -> list[throttle.Policy]:
     return [NUMBER_POLICY, ACCOUNT_POLICY, TERMINAL_POLICY]
 
 
+def _recent_auth(db: DbSession, backend: Backend, token: str | None) -> sessions.SessionInfo:
+    """``sessions.require_recent_auth`` inside the caller's transaction (one round trip less)."""
+    row, account = sessions._live(db, backend, token)  # noqa: SLF001 - same layer
+    valid = dt.timedelta(seconds=backend.settings.reauth_valid)
+    if row.reauth_at is None or backend.now() - row.reauth_at > valid:
+        db.commit()
+        raise sessions.ReauthRequired(sessions.MSG_REAUTH,
+                                      fields={"password": sessions.MSG_REAUTH})
+    return sessions._info(row, account)  # noqa: SLF001
+
+
 def _check_limits(db: DbSession, info: sessions.SessionInfo, caller: Caller, number: str,
-                  now: dt.datetime) -> None:
+                  now: dt.datetime) -> list[throttle.Status]:
     checks = [(ACTION, scope, key, policy)
               for (scope, key), policy in zip(_keys(info, caller, number), _policies(),
                                               strict=True)]
@@ -171,6 +182,7 @@ def _check_limits(db: DbSession, info: sessions.SessionInfo, caller: Caller, num
     wait = max((s.wait_seconds(now) for s in others if not s.allowed(now)), default=0)
     if any(s.frozen for s in others) or wait:
         raise Throttled(MSG_WAIT, params={"seconds": max(wait, 1)})
+    return [number_state, *others]
 
 
 def _validate(code: str, number: str) -> tuple[str, str]:
@@ -248,21 +260,21 @@ def link_customer_number(backend: Backend, token: str | None, code: str, number:
                          caller: Caller) -> LinkedNumber:
     """Link ``number`` to the session's account with its Freischaltcode (see module doc)."""
     code, number = _validate(code, number)
-    info = sessions.require_recent_auth(backend, token)
     for attempt in range(3):
         try:
-            return _link_once(backend, info, caller, code, number)
+            return _link_once(backend, token, caller, code, number)
         except IntegrityError:  # another account won the race a moment ago
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _link_once(backend: Backend, info: sessions.SessionInfo, caller: Caller, code: str,
+def _link_once(backend: Backend, token: str | None, caller: Caller, code: str,
                number: str) -> LinkedNumber:
     now = backend.now()
     with backend.transaction() as db:
-        _check_limits(db, info, caller, number, now)
+        info = _recent_auth(db, backend, token)
+        states = _check_limits(db, info, caller, number, now)
         customer, row = _verify(db, backend, info, caller, code, number)
         kind = _conflict(db, info.account_id, customer)
         if kind:
@@ -276,8 +288,9 @@ def _link_once(backend: Backend, info: sessions.SessionInfo, caller: Caller, cod
         db.add(link)
         row.used_at = now
         db.flush()
-        for scope, key in _keys(info, caller, number)[:2]:
-            throttle.reset(db, ACTION, scope, key)
+        for (scope, key), state in zip(_keys(info, caller, number)[:2], states, strict=False):
+            if state.failures:
+                throttle.reset(db, ACTION, scope, key)
         audit.record(db, "customer_linked", actor_id=info.account_id, customer_id=customer.id,
                      terminal_id=caller.terminal_id, via="code", number=customer.number,
                      now=now)
