@@ -220,3 +220,22 @@ def test_same_account_twice_at_once(shop) -> None:
         t.join()
     kinds = sorted(type(o).__name__ for o in outcomes)
     assert kinds == ["AlreadyRedeemed", "RedeemResult"], outcomes
+
+
+def test_licence_follows_the_linked_customer_number(shop) -> None:
+    from db.models import Customer, CustomerLink
+
+    account_id, token = make_account(shop, "erika")
+    with shop.transaction() as db:
+        customer = Customer(number="100009", type="private", last_name="Test")
+        db.add(customer)
+        db.flush()
+        customer_id = customer.id
+        db.add(CustomerLink(account_id=account_id, customer_id=customer_id,
+                            customer_type="private"))
+    products.redeem_key(shop, token, KEYS["journal"], CALLER)
+    with shop.transaction() as db:
+        row = db.scalar(select(LicenceKey).where(LicenceKey.redeemed_by_id == account_id))
+        assert row.customer_id == customer_id
+        row.redeemed_by_id = None  # e.g. after a merge: still listed through the number
+    assert [p.kind for p in products.list_products(shop, token).journals] == ["journal"]
