@@ -193,3 +193,19 @@ def test_qr_text_is_a_scannable_square() -> None:
     width = widths.pop()
     assert width == modules + 4 and len(lines) == (width + 1) // 2
     assert set("".join(lines)) <= set(" ▀▄█")
+
+
+async def test_language_switch_retranslates_the_lists(shop) -> None:
+    _, token = make_account(shop, "erika")
+    products.redeem_key(shop, token, KEYS["licence"], products.Caller())
+    app = app_for(shop)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_products(pilot, token)
+        table = app.screen.query_one("#products-licences", DataTable)
+        assert [c.label.plain for c in table.columns.values()][1] == "Aktiviert am"
+        await pilot.press("f2")
+        await settle(pilot)
+        table = app.screen.query_one("#products-licences", DataTable)
+        assert [c.label.plain for c in table.columns.values()][1] == "Activated on"
+        assert table.get_row_at(0)[1].plain == "21/11/2026"
+        assert text(app, "#products-licences-heading") == "My licences"
