@@ -266,3 +266,53 @@ def test_unlink_needs_password(demo) -> None:
 def test_linked_numbers_needs_session(demo) -> None:
     with pytest.raises(sessions.SessionExpired):
         customer_numbers.linked_numbers(demo, "nope")
+
+
+# --------------------------------------------------------------------------- profile
+
+PROFILE = {"salutation": "Frau", "first_name": "Erika", "last_name": "Neumann",
+           "street": "Holstenstraße 1", "postal_code": "24103", "city": "Kiel", "country": "DE",
+           "phone": "0431 1234567"}
+
+
+def test_profile_update_validates_and_audits(demo) -> None:
+    from services import profile
+
+    token = login(demo, "eneu", reauth=False)
+    before = profile.get_profile(demo, token)
+    assert before.email == "erika.neu@example.de" and before.last_name == "Neumann"
+    saved = profile.update_profile(demo, token, PROFILE, CALLER)
+    assert saved.profile.phone == "+49 431 1234567"
+    assert "street" in saved.changed and "last_name" not in saved.changed
+    assert profile.update_profile(demo, token, PROFILE, CALLER).changed == []
+    with demo.transaction() as db:
+        event = db.scalars(select(AuditEvent).where(AuditEvent.event == "profile_changed")).one()
+    assert "street" in event.details["fields"] and "Holstenstraße" not in str(event.details)
+
+
+@pytest.mark.parametrize(("changes", "field"), [
+    ({"postal_code": "1234"}, "postal_code"),                     # DE needs 5 digits
+    ({"country": "AT", "postal_code": "34117"}, "postal_code"),   # AT has 4
+    ({"country": "XX"}, "country"),
+    ({"phone": "12"}, "phone"),
+    ({"phone": "+43 abc"}, "phone"),
+    ({"last_name": "  "}, "last_name"),
+    ({"first_name": "Eri\x1bka"}, "first_name"),
+    ({"street": "x" * 201}, "street"),
+])
+def test_profile_rejects(demo, changes, field) -> None:
+    from services import profile
+
+    token = login(demo, "eneu", reauth=False)
+    with pytest.raises(ValidationFailed) as info:
+        profile.update_profile(demo, token, {**PROFILE, **changes}, CALLER)
+    assert field in info.value.fields
+
+
+def test_profile_phone_per_country(demo) -> None:
+    from services import profile
+
+    token = login(demo, "eneu", reauth=False)
+    saved = profile.update_profile(demo, token, {**PROFILE, "country": "AT",
+                                                 "postal_code": "8020", "phone": "0316 123456"})
+    assert saved.profile.phone == "+43 316 123456"
