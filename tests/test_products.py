@@ -239,3 +239,26 @@ def test_licence_follows_the_linked_customer_number(shop) -> None:
         assert row.customer_id == customer_id
         row.redeemed_by_id = None  # e.g. after a merge: still listed through the number
     assert [p.kind for p in products.list_products(shop, token).journals] == ["journal"]
+
+
+def test_demo_keys_behave_as_documented(sqlite_backend) -> None:
+    from services import accounts
+    from services.demo import load_demo
+
+    load_demo(sqlite_backend)
+    lukas = accounts.login(sqlite_backend, "lfuchs", "Bergwiese-Donau-Abend-2026", CALLER).token
+    erika = accounts.login(sqlite_backend, "eneu", "Regenbogen-Kiel-Wasser-2026", CALLER).token
+    assert [p.sku for p in products.list_products(sqlite_backend, lukas).licences] == [
+        "WM-MATHE-7"]
+    with pytest.raises(products.AlreadyRedeemed):
+        products.redeem_key(sqlite_backend, lukas, "MATH-4TEA-CHER-7KEY", CALLER)
+    with pytest.raises(products.KeyRejected) as taken:
+        products.redeem_key(sqlite_backend, erika, "MATH-4TEA-CHER-7KEY", CALLER)
+    assert taken.value.code == "unknown"
+    for key, code in (("A7TE-9KEY-4CDM-7PRW", "expired"), ("KART-E4MA-P9CD-FGHJ", "withdrawn")):
+        with pytest.raises(products.KeyRejected) as err:
+            products.redeem_key(sqlite_backend, erika, key, CALLER)
+        assert err.value.code == code
+    kinds = [products.redeem_key(sqlite_backend, erika, key, CALLER).kind
+             for key in ("MATH-E7KA-CDF4-9PQR", "DRUC-K3AN-W4TE-X9YP", "PRAX-7FAE-ACHT-3MNQ")]
+    assert kinds == ["licence", "download", "journal"]
