@@ -213,3 +213,41 @@ async def test_linked_numbers_service_matches_table(sqlite_backend) -> None:
     token = login(sqlite_backend, "amueller")
     assert [n.number for n in customer_numbers.linked_numbers(sqlite_backend, token)] == [
         "200001"]
+
+
+# --------------------------------------------------------------------------- profile
+
+
+async def test_profile_edit_and_errors(sqlite_backend) -> None:
+    from screens.profile import ProfileScreen
+
+    load_demo(sqlite_backend)
+    app, token = await open_screen(sqlite_backend, "eneu", reauth=False)
+    async with app.run_test(size=SIZE) as pilot:
+        app.set_session(token)
+        await app.push_screen(ProfileScreen())
+        await settle(pilot)
+        screen = app.screen
+        assert screen.query_one("#profile-last-name", Input).value == "Neumann"
+        assert "erika.neu@example.de" in text(app, "#profile-email")
+        screen.query_one("#profile-postal-code", Input).value = "123"
+        screen.query_one("#profile-phone", Input).value = "12"
+        screen.query_one("#profile-submit").press()
+        await settle(pilot)
+        assert "5 Ziffern" in text(app, "#profile-postal-code-error")
+        assert "Telefonnummer" in text(app, "#profile-phone-error")
+        screen.query_one("#profile-postal-code", Input).value = "24105"
+        screen.query_one("#profile-phone", Input).value = "0431 1234567"
+        screen.query_one("#profile-street", Input).value = "[b]Neue[/b] Straße 2"
+        screen.query_one("#profile-submit").press()
+        await settle(pilot)
+        assert "gespeichert" in text(app, "#profile-notice")
+        assert screen.query_one("#profile-phone", Input).value == "+49 431 1234567"
+        screen.query_one("#profile-tabs").active = "tab-numbers"
+        await pilot.pause()
+        screen.query_one("#profile-open-numbers").press()
+        await settle(pilot)
+        assert isinstance(app.screen, CustomerNumbersScreen)
+    from services import profile
+
+    assert profile.get_profile(sqlite_backend, token).street == "[b]Neue[/b] Straße 2"

@@ -60,3 +60,16 @@ def test_link_screen(snap_compare, sqlite_backend, language) -> None:
 def test_link_conflict(snap_compare, sqlite_backend, language) -> None:
     assert snap_compare(_app(sqlite_backend, language), terminal_size=(110, 40),
                         run_before=_conflict)
+
+
+async def _profile(pilot: Pilot) -> None:
+    from screens.profile import ProfileScreen
+
+    await pilot.app.push_screen(ProfileScreen())
+    await _settle(pilot)
+
+
+@pytest.mark.parametrize("language", ["de", "en"])
+def test_profile_screen(snap_compare, sqlite_backend, language) -> None:
+    assert snap_compare(_app(sqlite_backend, language), terminal_size=(110, 40),
+                        run_before=_profile)
