@@ -209,3 +209,19 @@ async def test_language_switch_retranslates_the_lists(shop) -> None:
         assert [c.label.plain for c in table.columns.values()][1] == "Activated on"
         assert table.get_row_at(0)[1].plain == "21/11/2026"
         assert text(app, "#products-licences-heading") == "My licences"
+
+
+async def test_home_button_opens_my_products(shop) -> None:
+    """#nav-products on the start page leads to "Meine Produkte" (the flow is registered)."""
+    from screens.home import HomeScreen
+
+
+    _account_id, token = make_account(shop, "erika")
+    app = app_for(shop)
+    async with app.run_test(size=SIZE) as pilot:
+        app.set_session(token)
+        await app.push_screen(HomeScreen("Erika"))
+        await pilot.pause()
+        app.screen.query_one("#nav-products").press()
+        await settle(pilot)
+        assert isinstance(app.screen, ProductsScreen)

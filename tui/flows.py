@@ -36,7 +36,13 @@ def _settings() -> Screen[Any]:
     return SettingsScreen()
 
 
-FLOWS = {"login": _login, "register": _register, "settings": _settings}
+def _products() -> Screen[Any]:
+    from screens.products import ProductsScreen
+
+    return ProductsScreen()
+
+
+FLOWS = {"login": _login, "register": _register, "settings": _settings, "products": _products}
 
 
 HOUSEKEEPING_SECONDS = 60.0
