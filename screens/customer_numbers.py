@@ -19,6 +19,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Footer, Input
 
 from screens.home import with_recent_auth
+from screens.register import CUSTOMER_TYPE_LABELS
 from screens.widgets import (
     Field,
     FormError,
@@ -41,9 +42,9 @@ INTRO = N_("To connect an additional customer number to your profile, enter your
 HINT = N_("You can also get both, with their validity date, from your account manager.")
 COLUMNS = (  # (key, msgid, display width)
     ("number", N_("Customer number"), 15),
-    ("type", N_("Type"), 10),
-    ("name", N_("Name"), 25),
-    ("address", N_("Address"), 31),
+    ("type", N_("Type"), 16),
+    ("name", N_("Name"), 24),
+    ("address", N_("Address"), 26),
     ("since", N_("Linked since"), 14),
 )
 
@@ -116,9 +117,14 @@ class CustomerNumbersScreen(KioskScreen):
     def _add_row(self, item: customer_numbers.LinkedNumber) -> None:
         table = self.query_one("#customer-numbers-table", DataTable)
         widths = {key: width for key, _, width in COLUMNS}
-        table.add_row(cell(item.number, widths["number"]), cell(item.type, widths["type"]),
+        table.add_row(cell(item.number, widths["number"]),
+                      cell(self._type_label(item.type), widths["type"]),
                       cell(item.name, widths["name"]), cell(item.address, widths["address"]),
                       date_text(self, item.linked_at), key=item.number)
+
+    def _type_label(self, customer_type: str) -> str:
+        label = CUSTOMER_TYPE_LABELS.get(customer_type)
+        return self._(label) if label else customer_type
 
     # ----------------------------------------------------------------- linking
 
@@ -175,6 +181,8 @@ class CustomerNumbersScreen(KioskScreen):
         if isinstance(error, sessions.ReauthRequired):
             with_recent_auth(self, self._link)
             return
+        if "type" in error.params:
+            error.params["type"] = self._type_label(str(error.params["type"]))
         self._failed(error)
         if isinstance(error, customer_numbers.LinkConflict):
             support = self.query_one("#link-request-support")

@@ -73,3 +73,23 @@ async def _profile(pilot: Pilot) -> None:
 def test_profile_screen(snap_compare, sqlite_backend, language) -> None:
     assert snap_compare(_app(sqlite_backend, language), terminal_size=(110, 40),
                         run_before=_profile)
+
+
+def test_hostile_names_in_table(snap_compare, sqlite_backend) -> None:
+    """Markup, emoji, RTL marks, escape sequences and 10,000 characters stay in their cells."""
+    from sqlalchemy import select
+
+    from db.models import Account, Customer, CustomerLink
+
+    app = _app(sqlite_backend, "de")
+    with sqlite_backend.transaction() as db:
+        customer = Customer(number="666001", type="teacher",
+                            first_name="[b]Evil[/b] 👾\u202eRTL\u200f\x1b[31mred\x07",
+                            last_name="W" * 120, street="[link=http://x]Straße 1[/]",
+                            postal_code="1010", city="Wien 🏰" + "x" * 100, country="AT")
+        db.add(customer)
+        db.flush()
+        account_id = db.scalar(select(Account.id).where(Account.username == "amueller"))
+        db.add(CustomerLink(account_id=account_id, customer_id=customer.id,
+                            customer_type="teacher", linked_at=sqlite_backend.now()))
+    assert snap_compare(app, terminal_size=(110, 40), run_before=_open)
