@@ -194,9 +194,9 @@ async def test_hostile_names_stay_plain_text(sqlite_backend) -> None:
         assert table_numbers(app) == ["666001"]
         row = app.screen.query_one("#customer-numbers-table", DataTable).get_row_at(0)
         name, address = str(row[2]), str(row[3])
-        assert name.startswith("[b]Evil[/b] [link=http:/") and name.endswith("…")
+        assert name.startswith("[b]Evil[/b] [link=http:") and name.endswith("…")
         assert "\x1b" not in name and "\u202e" not in name and "\x07" not in name
-        assert "\u202e" not in address and "[/]" in address
+        assert "\u202e" not in address and address.startswith("Straße 1[/]")
         assert len(name) <= 24
         await pilot.pause()  # renders without a markup error
         assert app.screen.query_one("#customer-numbers-table").size.width <= SIZE[0]
