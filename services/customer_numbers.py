@@ -203,7 +203,9 @@ def _verify(db: DbSession, backend: Backend, info: sessions.SessionInfo, caller:
     customer = _lock_customer(db, backend, number)
     row = None
     reason = "unknown_number"
-    if customer is not None and customer.merged_into_id is None:
+    if customer is None or customer.merged_into_id is not None:
+        backend.digester.digest("activation", code)  # the same work as for a known number
+    else:
         row = _matching_code(backend, db, customer, code)
         today = now.date()
         if row is None:
