@@ -211,10 +211,14 @@ async def test_language_switch_retranslates_the_lists(shop) -> None:
         assert text(app, "#products-licences-heading") == "My licences"
 
 
-async def test_home_button_opens_my_products(shop) -> None:
-    """#nav-products on the start page leads to "Meine Produkte" (the flow is registered)."""
+@pytest.mark.parametrize(("button", "screen"), [
+    ("#nav-products", "ProductsScreen"),
+    ("#nav-customer-numbers", "CustomerNumbersScreen"),
+    ("#nav-profile", "ProfileScreen"),
+])
+async def test_home_buttons_open_their_flows(shop, button, screen) -> None:
+    """The start page's buttons lead to the registered flows."""
     from screens.home import HomeScreen
-
 
     _account_id, token = make_account(shop, "erika")
     app = app_for(shop)
@@ -222,6 +226,6 @@ async def test_home_button_opens_my_products(shop) -> None:
         app.set_session(token)
         await app.push_screen(HomeScreen("Erika"))
         await pilot.pause()
-        app.screen.query_one("#nav-products").press()
+        app.screen.query_one(button).press()
         await settle(pilot)
-        assert isinstance(app.screen, ProductsScreen)
+        assert type(app.screen).__name__ == screen

@@ -42,7 +42,26 @@ def _products() -> Screen[Any]:
     return ProductsScreen()
 
 
-FLOWS = {"login": _login, "register": _register, "settings": _settings, "products": _products}
+def _customer_numbers() -> Screen[Any]:
+    from screens.customer_numbers import customer_numbers_flow
+
+    return customer_numbers_flow()
+
+
+def _profile() -> Screen[Any]:
+    from screens.profile import profile_flow
+
+    return profile_flow()
+
+
+FLOWS = {
+    "login": _login,
+    "register": _register,
+    "settings": _settings,
+    "products": _products,
+    "customer-numbers": _customer_numbers,
+    "profile": _profile,
+}
 
 
 HOUSEKEEPING_SECONDS = 60.0
