@@ -87,6 +87,8 @@ def create(db: DbSession, backend: Backend, account: Account, terminal_id: str |
         token_digest=digest(backend, token), account_id=account.id, terminal_id=terminal_id,
         created_at=now, last_seen_at=now, idle_timeout_s=idle_timeout or idle,
         absolute_expires_at=now + dt.timedelta(seconds=absolute),
+        # The password was just entered: it counts for the next 5 minutes of sensitive actions.
+        reauth_at=now,
     ))
     return token
 

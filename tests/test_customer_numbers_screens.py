@@ -64,9 +64,12 @@ def table_numbers(app) -> list[str]:
     return [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
 
 
-async def test_link_after_password_reentry(sqlite_backend) -> None:
+async def test_link_after_password_reentry(sqlite_backend, clock) -> None:
     load_demo(sqlite_backend)
     app, token = await open_screen(sqlite_backend, "eneu", reauth=False)
+    for _ in range(4):  # six minutes of use after the login: the password is asked again
+        clock.advance(seconds=90)
+        sessions.current(sqlite_backend, token)
     async with app.run_test(size=SIZE) as pilot:
         await start(pilot, token)
         assert table_numbers(app) == []
