@@ -194,7 +194,32 @@ def _postal_key(value: str | None) -> str:
     return re.sub(r"[\s\-]", "", nfkc(value or "")).upper()
 
 
-class RegistrationInput(BaseModel):
+class AddressChecks(BaseModel):
+    """Country (ISO code, default DE) and postal code per country, shared by every form with
+    an address. Declare ``country`` before ``postal_code`` so the code is checked against it."""
+
+    @field_validator("country", mode="before", check_fields=False)
+    @classmethod
+    def _country(cls, value: Any) -> str:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return "DE"
+        if not isinstance(value, str) or value.strip().upper() not in countries():
+            raise _fail(MSG_COUNTRY)
+        return value.strip().upper()
+
+    @field_validator("postal_code", mode="before", check_fields=False)
+    @classmethod
+    def _postal(cls, value: Any, info: ValidationInfo) -> str:
+        text = _text(value, required=True, max_len=16)
+        assert text is not None
+        text = text.upper()
+        problem = postal_code_problem(info.data.get("country", "DE"), text)
+        if problem:
+            raise _fail(problem)
+        return text
+
+
+class RegistrationInput(AddressChecks):
     """The registration form. Validate with ``validate_registration`` to get all field errors
     (form field names) at once; pass ``context={"customer_types": [...]}`` to restrict types."""
 
@@ -273,26 +298,6 @@ class RegistrationInput(BaseModel):
         if password is not None and value != password:
             raise _fail(MSG_CONFIRM)
         return value
-
-    @field_validator("country", mode="before")
-    @classmethod
-    def _country(cls, value: Any) -> str:
-        if value is None or (isinstance(value, str) and not value.strip()):
-            return "DE"
-        if not isinstance(value, str) or value.strip().upper() not in countries():
-            raise _fail(MSG_COUNTRY)
-        return value.strip().upper()
-
-    @field_validator("postal_code", mode="before")
-    @classmethod
-    def _postal(cls, value: Any, info: ValidationInfo) -> str:
-        text = _text(value, required=True, max_len=16)
-        assert text is not None
-        text = text.upper()
-        problem = postal_code_problem(info.data.get("country", "DE"), text)
-        if problem:
-            raise _fail(problem)
-        return text
 
     @field_validator("customer_number", mode="before")
     @classmethod

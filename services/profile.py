@@ -18,13 +18,11 @@ from pydantic import BaseModel, ValidationError, ValidationInfo, field_validator
 from db.models import Account
 from services import audit, sessions
 from services.accounts import (
-    MSG_COUNTRY,
     MSG_FORM,
+    AddressChecks,
     _fail,
     _text,
-    countries,
     field_errors,
-    postal_code_problem,
 )
 from services.caller import Caller
 from services.errors import N_, ValidationFailed
@@ -53,7 +51,7 @@ class Profile(BaseModel):
     phone: str | None
 
 
-class ProfileInput(BaseModel):
+class ProfileInput(AddressChecks):
     salutation: str | None = None
     first_name: str
     last_name: str
@@ -77,26 +75,6 @@ class ProfileInput(BaseModel):
     @classmethod
     def _street(cls, value: Any) -> str | None:
         return _text(value, required=True, max_len=200)
-
-    @field_validator("country", mode="before")
-    @classmethod
-    def _country(cls, value: Any) -> str:
-        if value is None or (isinstance(value, str) and not value.strip()):
-            return "DE"
-        if not isinstance(value, str) or value.strip().upper() not in countries():
-            raise _fail(MSG_COUNTRY)
-        return value.strip().upper()
-
-    @field_validator("postal_code", mode="before")
-    @classmethod
-    def _postal(cls, value: Any, info: ValidationInfo) -> str:
-        text = _text(value, required=True, max_len=16)
-        assert text is not None
-        text = text.upper()
-        problem = postal_code_problem(info.data.get("country", "DE"), text)
-        if problem:
-            raise _fail(problem)
-        return text
 
     @field_validator("phone", mode="before")
     @classmethod
