@@ -23,8 +23,8 @@ from screens.register import CUSTOMER_TYPE_LABELS
 from screens.widgets import (
     Field,
     FormError,
-    KioskModal,
     KioskScreen,
+    PasswordDialog,
     TranslatedButton,
     TranslatedLabel,
     clear_errors,
@@ -221,64 +221,26 @@ class CustomerNumbersScreen(KioskScreen):
 
         self.app.push_screen(UnlinkDialog(number), done)
 
-    def action_back(self) -> None:
-        self.app.pop_screen()
 
 
-class UnlinkDialog(KioskModal):
+class UnlinkDialog(PasswordDialog):
     """Unlink one number after the password; dismisses with the number or None."""
 
-    DEFAULT_CSS = """
-    UnlinkDialog { align: center middle; }
-    UnlinkDialog > Vertical { width: 64; max-width: 100%; height: auto;
-                              border: thick $primary; background: $surface; padding: 1 2; }
-    """
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", N_("Cancel"), id="cancel"),
-    ]
+    PREFIX = "unlink"
+    INTRO = N_("Remove the customer number {number} from your account? "
+               "Please enter your password.")
+    SUBMIT = N_("Unlink")
+    SUBMIT_VARIANT = "error"
 
     def __init__(self, number: str) -> None:
         super().__init__()
         self.number = number
+        self.intro_params = {"number": number}
 
-    def compose(self) -> ComposeResult:
-        with Vertical():
-            yield TranslatedLabel(N_("Remove the customer number {number} from your account? "
-                                     "Please enter your password."),
-                                  params={"number": self.number}, classes="form-intro")
-            yield Field(N_("Password"), Input(id="unlink-password", password=True,
-                                              max_length=300), required=True)
-            yield FormError()
-            with Horizontal(classes="form-buttons"):
-                yield TranslatedButton(N_("Unlink"), id="unlink-submit", variant="error")
-                yield TranslatedButton(N_("Cancel"), id="unlink-cancel")
-
-    def on_mount(self) -> None:
-        super().on_mount()
-        self.query_one("#unlink-password", Input).focus()
-
-    @on(Input.Submitted, "#unlink-password")
-    @on(TranslatedButton.Pressed, "#unlink-submit")
-    def _submit(self) -> None:
-        clear_errors(self)
-        password = self.query_one("#unlink-password", Input).value
-        if not password:
-            self.query_one("#unlink-password-error").show(self._(MSG_EMPTY))  # type: ignore[attr-defined]
-            return
+    def call(self, password: str) -> None:
         self.run_service(customer_numbers.unlink_customer_number, self.app.backend,
                          self.app.session_token, self.number, password, self.app.caller,
-                         on_success=self.dismiss, on_error=self._failed)
-
-    def _failed(self, error: DomainError) -> None:
-        password = self.query_one("#unlink-password", Input)
-        password.value = ""
-        show_domain_error(self, error, prefix="unlink",
-                          field_ids={"password": "unlink-password"})
-        password.focus()
-
-    @on(TranslatedButton.Pressed, "#unlink-cancel")
-    def action_cancel(self) -> None:
-        self.dismiss(None)
+                         on_success=self.dismiss, on_error=self.failed)
 
 
 def customer_numbers_flow() -> CustomerNumbersScreen:

@@ -16,8 +16,8 @@ from screens.login import MSG_MISMATCH, require
 from screens.widgets import (
     Field,
     FormError,
-    KioskModal,
     KioskScreen,
+    PasswordDialog,
     TranslatedButton,
     TranslatedLabel,
     clear_errors,
@@ -224,54 +224,17 @@ class SettingsScreen(KioskScreen):
         self.action_back()
 
 
-class ReauthDialog(KioskModal):
+class ReauthDialog(PasswordDialog):
     """Re-enter the password before a sensitive action; dismisses with True when confirmed."""
 
-    DEFAULT_CSS = """
-    ReauthDialog { align: center middle; }
-    ReauthDialog > Vertical { width: 64; max-width: 100%; height: auto;
-                              border: thick $primary; background: $surface; padding: 1 2; }
-    """
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", N_("Cancel"), id="cancel"),
-    ]
+    PREFIX = "reauth"
+    INTRO = N_("Please enter your password again to continue.")
+    CANCELLED = False
 
-    def compose(self) -> ComposeResult:
-        with Vertical():
-            yield TranslatedLabel(N_("Please enter your password again to continue."),
-                                  classes="form-intro")
-            yield Field(N_("Password"), Input(id="reauth-password", password=True,
-                                              max_length=300), required=True)
-            yield FormError()
-            with Horizontal(classes="form-buttons"):
-                yield TranslatedButton(N_("Confirm"), id="reauth-submit", variant="primary")
-                yield TranslatedButton(N_("Cancel"), id="reauth-cancel")
-
-    def on_mount(self) -> None:
-        super().on_mount()
-        self.query_one("#reauth-password", Input).focus()
-
-    @on(Input.Submitted, "#reauth-password")
-    @on(TranslatedButton.Pressed, "#reauth-submit")
-    def _submit(self) -> None:
-        clear_errors(self)
-        password = self.query_one("#reauth-password", Input).value
-        if not password:
-            self.query_one("#reauth-password-error").show(self._("This field must not be empty."))  # type: ignore[attr-defined]
-            return
+    def call(self, password: str) -> None:
         self.run_service(sessions.reauthenticate, self.app.backend, self.app.session_token,
                          password, on_success=lambda _info: self.dismiss(True),
-                         on_error=self._failed)
-
-    def _failed(self, error: DomainError) -> None:
-        password = self.query_one("#reauth-password", Input)
-        password.value = ""
-        show_domain_error(self, error, prefix="reauth", field_ids={"password": "reauth-password"})
-        password.focus()
-
-    @on(TranslatedButton.Pressed, "#reauth-cancel")
-    def action_cancel(self) -> None:
-        self.dismiss(False)
+                         on_error=self.failed)
 
 
 def with_recent_auth(screen: KioskScreen, then: Callable[[], Any]) -> None:

@@ -17,13 +17,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import BindingsMap
-from textual.containers import Vertical
+from textual.binding import Binding, BindingsMap, BindingType
+from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.dom import DOMNode
 from textual.screen import ModalScreen, Screen
@@ -337,6 +337,82 @@ class TranslatedLabel(Label):
     def refresh_texts(self) -> None:
         self.update(plain(tr(self, self.msgid, **self.params)))
 
+
+
+class PasswordDialog(KioskModal):
+    """Ask for the password and run one service with it (re-entry, unlinking, …).
+
+    Subclasses set ``PREFIX`` (ids ``#<prefix>-password``, ``-submit``, ``-cancel``), ``INTRO``
+    (an English msgid, filled from ``intro_params``), ``SUBMIT``, ``CANCELLED`` (the dismiss
+    value on cancel) and implement ``call(password)``, which runs the service with
+    ``on_error=self.failed``.
+    """
+
+    DEFAULT_CSS = """
+    PasswordDialog { align: center middle; }
+    PasswordDialog > Vertical { width: 64; max-width: 100%; height: auto;
+                                border: thick $primary; background: $surface; padding: 1 2; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", N_("Cancel"), id="cancel"),
+    ]
+    PREFIX = "password"
+    INTRO = ""
+    SUBMIT = N_("Confirm")
+    SUBMIT_VARIANT = "primary"
+    CANCELLED: Any = None
+    intro_params: dict[str, object] = {}
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield TranslatedLabel(self.INTRO, params=self.intro_params, classes="form-intro")
+            yield Field(N_("Password"), Input(id=f"{self.PREFIX}-password", password=True,
+                                              max_length=300), required=True)
+            yield FormError()
+            with Horizontal(classes="form-buttons"):
+                yield TranslatedButton(self.SUBMIT, id=f"{self.PREFIX}-submit",
+                                       variant=self.SUBMIT_VARIANT)
+                yield TranslatedButton(N_("Cancel"), id=f"{self.PREFIX}-cancel")
+
+    @property
+    def password_input(self) -> Input:
+        return self.query_one(f"#{self.PREFIX}-password", Input)
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.password_input.focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == f"{self.PREFIX}-password":
+            self._submit()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == f"{self.PREFIX}-submit":
+            self._submit()
+        elif event.button.id == f"{self.PREFIX}-cancel":
+            self.action_cancel()
+
+    def _submit(self) -> None:
+        clear_errors(self)
+        password = self.password_input.value
+        if not password:
+            self.query_one(f"#{self.PREFIX}-password-error", FieldError).show(
+                self._(N_("This field must not be empty.")))
+            return
+        self.call(password)
+
+    def call(self, password: str) -> None:
+        raise NotImplementedError
+
+    def failed(self, error: DomainError) -> None:
+        password = self.password_input
+        password.value = ""
+        show_domain_error(self, error, prefix=self.PREFIX,
+                          field_ids={"password": f"{self.PREFIX}-password"})
+        password.focus()
+
+    def action_cancel(self) -> None:
+        self.dismiss(self.CANCELLED)
 
 def apply_cursor_blink(screen: DOMNode) -> None:
     """Turn cursor blinking off when the app says so (snapshots, screen readers)."""
