@@ -195,8 +195,24 @@ def _postal_key(value: str | None) -> str:
 
 
 class AddressChecks(BaseModel):
-    """Country (ISO code, default DE) and postal code per country, shared by every form with
-    an address. Declare ``country`` before ``postal_code`` so the code is checked against it."""
+    """Salutation, names, street, country (ISO code, default DE) and postal code per country,
+    shared by every form with a name and an address. Declare ``country`` before
+    ``postal_code`` so the code is checked against it."""
+
+    @field_validator("salutation", mode="before", check_fields=False)
+    @classmethod
+    def _salutation(cls, value: Any) -> str | None:
+        return _text(value, required=False, max_len=40)
+
+    @field_validator("first_name", "last_name", "city", mode="before", check_fields=False)
+    @classmethod
+    def _name(cls, value: Any) -> str | None:
+        return _text(value, required=True, max_len=120)
+
+    @field_validator("street", mode="before", check_fields=False)
+    @classmethod
+    def _street(cls, value: Any) -> str | None:
+        return _text(value, required=True, max_len=200)
 
     @field_validator("country", mode="before", check_fields=False)
     @classmethod
@@ -259,21 +275,6 @@ class RegistrationInput(AddressChecks):
     @classmethod
     def _email(cls, value: Any) -> str:
         return normalize_email(value)
-
-    @field_validator("salutation", mode="before")
-    @classmethod
-    def _salutation(cls, value: Any) -> str | None:
-        return _text(value, required=False, max_len=40)
-
-    @field_validator("first_name", "last_name", "city", mode="before")
-    @classmethod
-    def _name(cls, value: Any) -> str | None:
-        return _text(value, required=True, max_len=120)
-
-    @field_validator("street", mode="before")
-    @classmethod
-    def _street(cls, value: Any) -> str | None:
-        return _text(value, required=True, max_len=200)
 
     @field_validator("password", mode="before")
     @classmethod

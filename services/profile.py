@@ -61,21 +61,6 @@ class ProfileInput(AddressChecks):
     city: str
     phone: str | None = None
 
-    @field_validator("salutation", mode="before")
-    @classmethod
-    def _salutation(cls, value: Any) -> str | None:
-        return _text(value, required=False, max_len=40)
-
-    @field_validator("first_name", "last_name", "city", mode="before")
-    @classmethod
-    def _name(cls, value: Any) -> str | None:
-        return _text(value, required=True, max_len=120)
-
-    @field_validator("street", mode="before")
-    @classmethod
-    def _street(cls, value: Any) -> str | None:
-        return _text(value, required=True, max_len=200)
-
     @field_validator("phone", mode="before")
     @classmethod
     def _phone(cls, value: Any, info: ValidationInfo) -> str | None:
