@@ -54,6 +54,36 @@ def _profile() -> Screen[Any]:
     return profile_flow()
 
 
+def _contracts() -> Screen[Any]:
+    from screens.contracts import contracts_flow
+
+    return contracts_flow()
+
+
+def _org_register() -> Screen[Any]:
+    from screens.organisation import org_register_flow
+
+    return org_register_flow()
+
+
+def _organisation() -> Screen[Any]:
+    from screens.organisation import organisation_flow
+
+    return organisation_flow()
+
+
+def _merge() -> Screen[Any]:
+    from screens.merge import merge_flow
+
+    return merge_flow()
+
+
+def _agent_login() -> Screen[Any]:
+    from screens.backoffice import agent_login_flow
+
+    return agent_login_flow()
+
+
 FLOWS = {
     "login": _login,
     "register": _register,
@@ -61,6 +91,11 @@ FLOWS = {
     "products": _products,
     "customer-numbers": _customer_numbers,
     "profile": _profile,
+    "contracts": _contracts,
+    "org-register": _org_register,
+    "organisation": _organisation,
+    "merge": _merge,
+    "agent-login": _agent_login,
 }
 
 
