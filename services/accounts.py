@@ -927,7 +927,7 @@ def change_password(backend: Backend, token: str | None, current_password: str,
                     new_password: str) -> RequestResult:
     """Needs the current password; other sessions of the account end."""
     with backend.transaction() as db:
-        row, account = sessions._live(db, backend, token)
+        row, account = sessions.live(db, backend, token)
         now = backend.now()
         fields = {}
         if not current_password:
@@ -960,7 +960,7 @@ def request_email_change(backend: Backend, token: str | None, password: str, new
     except PydanticCustomError as exc:
         raise _validation("email", exc.message()) from None
     with backend.transaction() as db:
-        row, account = sessions._live(db, backend, token)
+        row, account = sessions.live(db, backend, token)
         now = backend.now()
         if not password:
             raise _validation("password", MSG_REQUIRED)
@@ -992,7 +992,7 @@ def confirm_email_change(backend: Backend, token: str | None, code: str) -> Requ
         raise _validation("code", MSG_REQUIRED)
     try:
         with backend.transaction() as db:
-            row, account = sessions._live(db, backend, token)
+            row, account = sessions.live(db, backend, token)
             now = backend.now()
             found = _check_code(db, backend, account, PURPOSE_EMAIL_CHANGE, code)
             if found is None or not found.new_email:

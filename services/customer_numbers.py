@@ -162,13 +162,7 @@ def _policies() -> list[throttle.Policy]:
 
 def _recent_auth(db: DbSession, backend: Backend, token: str | None) -> sessions.SessionInfo:
     """``sessions.require_recent_auth`` inside the caller's transaction (one round trip less)."""
-    row, account = sessions._live(db, backend, token)  # noqa: SLF001 - same layer
-    valid = dt.timedelta(seconds=backend.settings.reauth_valid)
-    if row.reauth_at is None or backend.now() - row.reauth_at > valid:
-        db.commit()
-        raise sessions.ReauthRequired(sessions.MSG_REAUTH,
-                                      fields={"password": sessions.MSG_REAUTH})
-    return sessions._info(row, account)  # noqa: SLF001
+    return sessions.info(*sessions.live_recent(db, backend, token))
 
 
 def _check_limits(db: DbSession, info: sessions.SessionInfo, caller: Caller, number: str,
@@ -383,7 +377,7 @@ def unlink_customer_number(backend: Backend, token: str | None, number: str, pas
     caller = caller or Caller()
     num = norm_number(number or "")
     with backend.transaction() as db:
-        row, account = sessions._live(db, backend, token)  # noqa: SLF001 - same layer
+        row, account = sessions.live(db, backend, token)
         sessions.check_password_throttled(db, backend, account, password, row.terminal_id,
                                           field="password")
         customer = db.scalars(select(Customer).where(Customer.number == num)).first()

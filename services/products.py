@@ -171,7 +171,7 @@ def redeem_key(backend: Backend, token: str | None, key: str, caller: Caller) ->
     now = backend.now()
     terminal = (caller.terminal_id or "unknown")[:128]
     with backend.transaction() as db:
-        _row, account = sessions._live(db, backend, token)
+        _row, account = sessions.live(db, backend, token)
         account_id = account.id
         # two plain checks: each a cached statement on the unique index (cheaper than
         # ``check_many``'s OR, which SQLAlchemy compiles anew on every call)
@@ -240,7 +240,7 @@ def redeem_key(backend: Backend, token: str | None, key: str, caller: Caller) ->
 def list_products(backend: Backend, token: str | None) -> ProductLists:
     """What the account owns: keys it redeemed and keys of its linked customer numbers."""
     with backend.transaction() as db:
-        _row, account = sessions._live(db, backend, token)
+        _row, account = sessions.live(db, backend, token)
         linked = select(CustomerLink.customer_id).where(CustomerLink.account_id == account.id)
         rows = db.execute(
             select(LicenceKey.id, LicenceKey.redeemed_at, LicenceKey.valid_until, Product.sku,

@@ -95,7 +95,7 @@ def _profile(account: Account) -> Profile:
 
 def get_profile(backend: Backend, token: str | None) -> Profile:
     with backend.transaction() as db:
-        _row, account = sessions._live(db, backend, token)  # noqa: SLF001 - same layer
+        _row, account = sessions.live(db, backend, token)
         return _profile(account)
 
 
@@ -111,7 +111,7 @@ def update_profile(backend: Backend, token: str | None, data: dict[str, Any],
     form = validate_profile(data)
     caller = caller or Caller()
     with backend.transaction() as db:
-        row, account = sessions._live(db, backend, token)  # noqa: SLF001 - same layer
+        row, account = sessions.live(db, backend, token)
         changed = []
         for name in EDITABLE:
             value = getattr(form, name)

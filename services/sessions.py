@@ -103,7 +103,8 @@ def open_session(backend: Backend, account_id: int, *, terminal_id: str | None =
         return create(db, backend, account, terminal_id, idle_timeout=idle_timeout)
 
 
-def _info(row: Session, account: Account) -> SessionInfo:
+def info(row: Session, account: Account) -> SessionInfo:
+    """The public view of a session row and its account."""
     return SessionInfo(
         account_id=account.id, kind=account.kind, display_name=display_name(account),
         username=account.username, email=account.email, language=account.language,
@@ -139,7 +140,7 @@ def _load(db: DbSession, backend: Backend, token: str | None) -> tuple[Session, 
     return row, account
 
 
-def _live(db: DbSession, backend: Backend, token: str | None) -> tuple[Session, Account]:
+def live(db: DbSession, backend: Backend, token: str | None) -> tuple[Session, Account]:
     """Inside a transaction: the live session or SessionExpired (the end is committed)."""
     loaded = _load(db, backend, token)
     if isinstance(loaded, str):
@@ -154,8 +155,8 @@ def _live(db: DbSession, backend: Backend, token: str | None) -> tuple[Session, 
 def current(backend: Backend, token: str | None) -> SessionInfo:
     """The session behind ``token``; touches last_seen. Raises SessionExpired."""
     with backend.transaction() as db:
-        row, account = _live(db, backend, token)
-        return _info(row, account)
+        row, account = live(db, backend, token)
+        return info(row, account)
 
 
 def end(backend: Backend, token: str | None, reason: str = "logout") -> None:
@@ -228,25 +229,31 @@ def check_password_throttled(db: DbSession, backend: Backend, account: Account, 
 def reauthenticate(backend: Backend, token: str | None, password: str) -> SessionInfo:
     """The password again: sensitive actions are allowed for ``reauth_valid`` seconds."""
     with backend.transaction() as db:
-        row, account = _live(db, backend, token)
+        row, account = live(db, backend, token)
         check_password_throttled(db, backend, account, password, row.terminal_id,
                                  field="password")
         row.reauth_at = backend.now()
         audit.record(db, "reauth", actor_id=account.id, terminal_id=row.terminal_id,
                      now=backend.now())
-        return _info(row, account)
+        return info(row, account)
+
+
+def live_recent(db: DbSession, backend: Backend, token: str | None
+                ) -> tuple[Session, Account]:
+    """Inside a transaction: the live session whose password was entered within
+    ``reauth_valid`` seconds, else ReauthRequired (or SessionExpired)."""
+    row, account = live(db, backend, token)
+    valid = dt.timedelta(seconds=backend.settings.reauth_valid)
+    if row.reauth_at is None or backend.now() - row.reauth_at > valid:
+        db.commit()
+        raise ReauthRequired(MSG_REAUTH, fields={"password": MSG_REAUTH})
+    return row, account
 
 
 def require_recent_auth(backend: Backend, token: str | None) -> SessionInfo:
     """Raise ReauthRequired unless the password was entered within ``reauth_valid``."""
     with backend.transaction() as db:
-        row, account = _live(db, backend, token)
-        now = backend.now()
-        valid = dt.timedelta(seconds=backend.settings.reauth_valid)
-        if row.reauth_at is None or now - row.reauth_at > valid:
-            db.commit()
-            raise ReauthRequired(MSG_REAUTH, fields={"password": MSG_REAUTH})
-        return _info(row, account)
+        return info(*live_recent(db, backend, token))
 
 
 __all__ = [
