@@ -91,6 +91,10 @@ class Customer(Base):
     country: Mapped[str] = mapped_column(String(2), default="DE")
     phone: Mapped[str | None] = mapped_column(String(40))
     mobile: Mapped[str | None] = mapped_column(String(40))
+    # "Kundenverwaltung" (#5, guide 001): gender, a different recipient, the office phone.
+    gender: Mapped[str | None] = mapped_column(String(16))
+    recipient: Mapped[str | None] = mapped_column(String(200))
+    phone_work: Mapped[str | None] = mapped_column(String(40))
     email: Mapped[str | None] = mapped_column(String(254))
     iban: Mapped[str | None] = mapped_column(String(34))
     bic: Mapped[str | None] = mapped_column(String(11))
@@ -270,6 +274,8 @@ class ContractLink(Base):
     account_id: Mapped[int] = mapped_column(ForeignKey("account.id"), index=True)
     contract_id: Mapped[int] = mapped_column(ForeignKey("contract.id"), unique=True)
     linked_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # Keyed digest of the objection code mailed to the customer on record (#5).
+    objection_digest: Mapped[str | None] = mapped_column(String(64), unique=True)
 
 
 class Membership(Base):
