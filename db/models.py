@@ -26,6 +26,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -434,6 +435,25 @@ class OutboxMail(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("ix_outbox_pending", "sent_at", "next_attempt_at"),)
+
+
+# --------------------------------------------------------------------------- back office (#9)
+# Prefix search as you type, answered by indexes (migration 0007). PostgreSQL answers
+# ``LIKE 'p%'`` only from ``text_pattern_ops`` indexes (whatever the database collation);
+# SQLite compares bytewise and answers its range scans (``col >= p AND col < p + U+10FFFF``)
+# from plain indexes (there these are plain indexes too: Alembic compares indexes per
+# table, not per dialect, so both databases carry the same set).
+Index("ix_customer_email_lower", func.lower(Customer.email).label("email_lower"),
+      postgresql_ops={"email_lower": "text_pattern_ops"})
+for _name, _column in (
+    ("ix_customer_number_pattern", Customer.number),
+    ("ix_customer_search_name_pattern", Customer.search_name),
+    ("ix_customer_postal_code_pattern", Customer.postal_code),
+    ("ix_contract_number_pattern", Contract.number),
+    ("ix_account_email_key_pattern", Account.email_key),
+    ("ix_account_username_key_pattern", Account.username_key),
+):
+    Index(_name, _column, postgresql_ops={_column.key: "text_pattern_ops"})
 
 
 metadata = Base.metadata
