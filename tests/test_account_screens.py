@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import pytest
+from pilot import app_for, settle, text
 from sqlalchemy import func, select
 from textual.widgets import Checkbox, Input
 from welcome_helpers import make_customer
@@ -13,7 +14,6 @@ from screens.home import HomeScreen, ReauthDialog, SettingsScreen, with_recent_a
 from screens.login import ForgotPasswordScreen, LoginScreen
 from screens.register import RegisterScreen, VerifyScreen
 from services import mail, sessions
-from tui.app import KioskApp
 
 SIZE = (100, 40)
 PASSWORD = "Sonnenblume-am-Fenster-42"
@@ -29,20 +29,6 @@ FORM = {
     "register-postal-code": "34117",
     "register-city": "Kassel",
 }
-
-
-def app_for(backend, **kwargs) -> KioskApp:
-    return KioskApp(backend=backend, cursor_blink=False, idle_timeout=3600, **kwargs)
-
-
-async def settle(pilot) -> None:
-    await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-
-
-def text(app, selector: str) -> str:
-    return str(app.screen.query_one(selector).render())
 
 
 def last_mail(backend, to: str | None = None):

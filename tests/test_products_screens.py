@@ -4,6 +4,7 @@ the grouping input, "Zur Nutzung" with the QR code, an ended session."""
 from __future__ import annotations
 
 import pytest
+from pilot import app_for, settle, text
 from rich.text import Text
 from sqlalchemy import select
 from test_products import KEYS, load_products, make_account
@@ -12,25 +13,10 @@ from textual.widgets import DataTable, Input
 from db.models import LicenceKey
 from screens.products import ProductsScreen, UsageDialog, qr_text
 from services import products, sessions
-from tui.app import KioskApp
 
 SIZE = (100, 40)
 TABLE = {"licence": "#products-licences", "download": "#products-downloads",
          "journal": "#products-journals"}
-
-
-def app_for(backend, **kwargs) -> KioskApp:
-    return KioskApp(backend=backend, cursor_blink=False, idle_timeout=3600, **kwargs)
-
-
-async def settle(pilot) -> None:
-    await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-
-
-def text(app, selector: str) -> str:
-    return str(app.screen.query_one(selector).render())
 
 
 @pytest.fixture

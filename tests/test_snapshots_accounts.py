@@ -6,12 +6,12 @@ Update after an intended change: ``pytest tests/test_snapshots_accounts.py --sna
 from __future__ import annotations
 
 import pytest
+from pilot import app_for
 from textual.pilot import Pilot
 
 from screens.home import HomeScreen, ReauthDialog, SettingsScreen
 from screens.login import ForgotPasswordScreen, LoginScreen
 from screens.register import RegisterScreen, VerifyScreen
-from tui.app import KioskApp
 
 SCREENS = {
     "register": lambda: RegisterScreen(),
@@ -21,10 +21,6 @@ SCREENS = {
     "home": lambda: HomeScreen("Erika Müller"),
     "settings": lambda: SettingsScreen(),
 }
-
-
-def _app(backend, language: str) -> KioskApp:
-    return KioskApp(backend=backend, cursor_blink=False, idle_timeout=3600, language=language)
 
 
 def _open(factory):
@@ -40,7 +36,7 @@ def _open(factory):
 @pytest.mark.parametrize("language", ["de", "en"])
 @pytest.mark.parametrize("name", sorted(SCREENS))
 def test_account_screen(snap_compare, sqlite_backend, name, language) -> None:
-    assert snap_compare(_app(sqlite_backend, language), terminal_size=(100, 30),
+    assert snap_compare(app_for(sqlite_backend, language=language), terminal_size=(100, 30),
                         run_before=_open(SCREENS[name]))
 
 
@@ -52,15 +48,15 @@ def test_register_errors(snap_compare, sqlite_backend, language) -> None:
         pilot.app.screen.action_submit()
         await pilot.pause()
 
-    assert snap_compare(_app(sqlite_backend, language), terminal_size=(100, 30),
+    assert snap_compare(app_for(sqlite_backend, language=language), terminal_size=(100, 30),
                         run_before=submit_empty)
 
 
 def test_reauth_dialog(snap_compare, sqlite_backend) -> None:
-    assert snap_compare(_app(sqlite_backend, "de"), terminal_size=(80, 24),
+    assert snap_compare(app_for(sqlite_backend), terminal_size=(80, 24),
                         run_before=_open(ReauthDialog))
 
 
 def test_register_at_80x24(snap_compare, sqlite_backend) -> None:
-    assert snap_compare(_app(sqlite_backend, "de"), terminal_size=(80, 24),
+    assert snap_compare(app_for(sqlite_backend), terminal_size=(80, 24),
                         run_before=_open(RegisterScreen))

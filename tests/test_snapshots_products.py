@@ -7,33 +7,23 @@ Update after an intended change: ``pytest tests/test_snapshots_products.py --sna
 from __future__ import annotations
 
 import pytest
+from pilot import app_for, settle
 from test_products import KEYS, load_products, make_account
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input
 
 from screens.products import ProductsScreen
 from services import products
-from tui.app import KioskApp
-
-
-def _app(backend, language: str) -> KioskApp:
-    return KioskApp(backend=backend, cursor_blink=False, idle_timeout=3600, language=language)
-
-
-async def _settle(pilot: Pilot) -> None:
-    await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
 
 
 def _open(token: str, then=None):
     async def run_before(pilot: Pilot) -> None:
         pilot.app.set_session(token)
         await pilot.app.push_screen(ProductsScreen())
-        await _settle(pilot)
+        await settle(pilot)
         if then is not None:
             await then(pilot)
-            await _settle(pilot)
+            await settle(pilot)
 
     return run_before
 
@@ -48,7 +38,7 @@ def owner(sqlite_backend):
 @pytest.mark.parametrize("language", ["de", "en"])
 def test_redeem_form(snap_compare, owner, language) -> None:
     backend, token = owner
-    assert snap_compare(_app(backend, language), terminal_size=(100, 30),
+    assert snap_compare(app_for(backend, language=language), terminal_size=(100, 30),
                         run_before=_open(token))
 
 
@@ -60,7 +50,7 @@ def test_redeem_error(snap_compare, owner, language) -> None:
         pilot.app.screen.query_one("#redeem-key", Input).value = KEYS["expired"]
         pilot.app.screen.action_redeem()
 
-    assert snap_compare(_app(backend, language), terminal_size=(100, 30),
+    assert snap_compare(app_for(backend, language=language), terminal_size=(100, 30),
                         run_before=_open(token, wrong))
 
 
@@ -74,7 +64,7 @@ def test_three_lists(snap_compare, owner, language) -> None:
         pilot.app.screen.query_one("#products-journals", DataTable).focus()
         await pilot.pause()
 
-    assert snap_compare(_app(backend, language), terminal_size=(100, 50),
+    assert snap_compare(app_for(backend, language=language), terminal_size=(100, 50),
                         run_before=_open(token, scroll))
 
 
@@ -87,5 +77,5 @@ def test_usage_dialog(snap_compare, owner, language) -> None:
         pilot.app.screen.query_one("#products-licences", DataTable).focus()
         await pilot.press("enter")
 
-    assert snap_compare(_app(backend, language), terminal_size=(100, 40),
+    assert snap_compare(app_for(backend, language=language), terminal_size=(100, 40),
                         run_before=_open(token, use))
