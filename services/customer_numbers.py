@@ -23,7 +23,7 @@ import datetime as dt
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
-from sqlalchemy import delete, select, text
+from sqlalchemy import and_, delete, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DbSession
 
@@ -128,24 +128,30 @@ def _account_name(account: Account) -> str:
     return sessions.display_name(account)
 
 
-def _lock_customer(db: DbSession, backend: Backend, number: str) -> Customer | None:
-    """The customer row, locked: FOR UPDATE on PostgreSQL; on SQLite a no-op write takes the
-    database write lock, so two links of one number run one after the other."""
-    query = select(Customer).where(Customer.number == number)
+def _lock_customer(db: DbSession, backend: Backend, number: str
+                   ) -> tuple[Customer | None, list[ActivationCode]]:
+    """The customer row, locked, with its codes in the same statement: ``FOR UPDATE OF
+    customer`` on PostgreSQL; on SQLite a no-op write first takes the database write lock, so
+    two links of one number run one after the other."""
+    query = (select(Customer, ActivationCode)
+             .outerjoin(ActivationCode, ActivationCode.customer_id == Customer.id)
+             .where(Customer.number == number))
     if backend.is_sqlite:
         db.execute(text("UPDATE customer SET id = id WHERE number = :n"), {"n": number})
     else:
-        query = query.with_for_update()
-    return db.scalars(query.execution_options(populate_existing=True)).first()
+        query = query.with_for_update(of=Customer)
+    rows = db.execute(query.execution_options(populate_existing=True)).all()
+    if not rows:
+        return None, []
+    return rows[0][0], [code for _customer, code in rows if code is not None]
 
 
-def _matching_code(backend: Backend, db: DbSession, customer: Customer, code: str
+def _matching_code(backend: Backend, codes: list[ActivationCode], code: str
                    ) -> ActivationCode | None:
-    """The customer's code whose digest equals the typed one (constant-time compare)."""
+    """The code whose digest equals the typed one (constant-time compare, every row)."""
     wanted = backend.digester.digest("activation", normalize_code(code))
     found: ActivationCode | None = None
-    for row in db.scalars(select(ActivationCode).where(
-            ActivationCode.customer_id == customer.id)):
+    for row in codes:
         if backend.digester.same(row.code_digest, wanted):
             found = row
     return found
@@ -158,11 +164,6 @@ def _keys(info: sessions.SessionInfo, caller: Caller, number: str) -> list[tuple
 
 def _policies() -> list[throttle.Policy]:
     return [NUMBER_POLICY, ACCOUNT_POLICY, TERMINAL_POLICY]
-
-
-def _recent_auth(db: DbSession, backend: Backend, token: str | None) -> sessions.SessionInfo:
-    """``sessions.require_recent_auth`` inside the caller's transaction (one round trip less)."""
-    return sessions.info(*sessions.live_recent(db, backend, token))
 
 
 def _check_limits(db: DbSession, info: sessions.SessionInfo, caller: Caller, number: str,
@@ -190,17 +191,26 @@ def _validate(code: str, number: str) -> tuple[str, str]:
     return normalize_code(code), norm_number(number)
 
 
+def _locked_and_limited(db: DbSession, backend: Backend, info: sessions.SessionInfo,
+                        caller: Caller, number: str
+                        ) -> tuple[Customer | None, list[ActivationCode], list[throttle.Status]]:
+    """Lock the customer row first, then read the counters: a concurrent failure for the
+    same number (counted under the same lock) is always seen."""
+    customer, codes = _lock_customer(db, backend, number)
+    return customer, codes, _check_limits(db, info, caller, number, backend.now())
+
+
 def _verify(db: DbSession, backend: Backend, info: sessions.SessionInfo, caller: Caller,
-            code: str, number: str) -> tuple[Customer, ActivationCode]:
-    """Lock the customer, check the code; count and raise on a failure (committed)."""
+            code: str, number: str, customer: Customer | None, codes: list[ActivationCode]
+            ) -> tuple[Customer, ActivationCode]:
+    """Check the code of the locked customer; count and raise on a failure (committed)."""
     now = backend.now()
-    customer = _lock_customer(db, backend, number)
     row = None
     reason = "unknown_number"
     if customer is None or customer.merged_into_id is not None:
         backend.digester.digest("activation", code)  # the same work as for a known number
     else:
-        row = _matching_code(backend, db, customer, code)
+        row = _matching_code(backend, codes, code)
         today = now.date()
         if row is None:
             reason = "wrong_code"
@@ -231,14 +241,15 @@ def _verify(db: DbSession, backend: Backend, info: sessions.SessionInfo, caller:
 
 
 def _conflict(db: DbSession, account_id: int, customer: Customer) -> str | None:
-    owner = db.scalar(select(CustomerLink.account_id).where(
-        CustomerLink.customer_id == customer.id))
-    if owner is not None:
-        return "mine" if owner == account_id else KIND_TAKEN
-    if db.scalar(select(CustomerLink.id).where(CustomerLink.account_id == account_id,
-                                               CustomerLink.customer_type == customer.type)):
-        return KIND_TYPE
-    return None
+    """"mine", a support request kind, or None — both rules of the guide in one query."""
+    rows = db.execute(select(CustomerLink.account_id, CustomerLink.customer_id).where(or_(
+        CustomerLink.customer_id == customer.id,
+        and_(CustomerLink.account_id == account_id,
+             CustomerLink.customer_type == customer.type)))).all()
+    for owner, customer_id in rows:
+        if customer_id == customer.id:
+            return "mine" if owner == account_id else KIND_TAKEN
+    return KIND_TYPE if rows else None
 
 
 def _raise_conflict(kind: str, customer: Customer) -> None:
@@ -269,29 +280,33 @@ def _link_once(backend: Backend, token: str | None, caller: Caller, code: str,
                number: str) -> LinkedNumber:
     now = backend.now()
     with backend.transaction() as db:
-        info = _recent_auth(db, backend, token)
-        states = _check_limits(db, info, caller, number, now)
-        customer, row = _verify(db, backend, info, caller, code, number)
-        kind = _conflict(db, info.account_id, customer)
+        # The account object is kept (the identity map holds it weakly: dropping it here
+        # would cost a second SELECT for the mail below). The session's last-seen update
+        # waits for the one flush at commit.
+        session_row, account = sessions.live_recent(db, backend, token)
+        info = sessions.info(session_row, account)
+        with db.no_autoflush:
+            found, codes, states = _locked_and_limited(db, backend, info, caller, number)
+            customer, row = _verify(db, backend, info, caller, code, number, found, codes)
+            kind = _conflict(db, info.account_id, customer)
         if kind:
             audit.record(db, "customer_link", outcome="conflict", actor_id=info.account_id,
                          customer_id=customer.id, terminal_id=caller.terminal_id, reason=kind,
                          now=now)
             db.commit()
             _raise_conflict(kind, customer)
-        link = CustomerLink(account_id=info.account_id, customer_id=customer.id,
+        # Written in the single flush at commit; the unique constraints there are the
+        # final guard against a race (IntegrityError: ``link_customer_number`` retries).
+        link = CustomerLink(account_id=account.id, customer_id=customer.id,
                             customer_type=customer.type, linked_at=now, linked_by="code")
         db.add(link)
         row.used_at = now
-        db.flush()
         for (scope, key), state in zip(_keys(info, caller, number)[:2], states, strict=False):
             if state.failures:
                 throttle.reset(db, ACTION, scope, key)
-        audit.record(db, "customer_linked", actor_id=info.account_id, customer_id=customer.id,
+        audit.record(db, "customer_linked", actor_id=account.id, customer_id=customer.id,
                      terminal_id=caller.terminal_id, via="code", number=customer.number,
                      now=now)
-        account = db.get(Account, info.account_id)
-        assert account is not None
         if account.email:
             mail.enqueue(db, to=account.email, template="customer_number_added",
                          language=account.language,
@@ -310,8 +325,8 @@ def request_link_support(backend: Backend, token: str | None, code: str, number:
     info = sessions.require_recent_auth(backend, token)
     now = backend.now()
     with backend.transaction() as db:
-        _check_limits(db, info, caller, number, now)
-        customer, _row = _verify(db, backend, info, caller, code, number)
+        found, codes, _states = _locked_and_limited(db, backend, info, caller, number)
+        customer, _row = _verify(db, backend, info, caller, code, number, found, codes)
         kind = _conflict(db, info.account_id, customer)
         if kind is None or kind == "mine":
             raise NotFound(N_("There is no conflict for this customer number any more. "
