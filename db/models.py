@@ -211,6 +211,30 @@ class Account(Base):
     verified_at: Mapped[dt.datetime | None]
     last_login_at: Mapped[dt.datetime | None]
     password_changed_at: Mapped[dt.datetime | None]
+    # "Meine Kundendaten" (#4): umbrella organisation, delivery and payment method.
+    umbrella_organisation: Mapped[str | None] = mapped_column(String(200))
+    delivery_method: Mapped[str | None] = mapped_column(String(16))  # email | post
+    payment_method: Mapped[str | None] = mapped_column(String(16))  # invoice | direct_debit
+    iban: Mapped[str | None] = mapped_column(String(34))
+    bic: Mapped[str | None] = mapped_column(String(11))
+
+
+class AccountContact(Base):
+    """A further phone number or e-mail address of an account (kind phone | email)."""
+
+    __tablename__ = "account_contact"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"),
+                                            index=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    label: Mapped[str | None] = mapped_column(String(16))  # phone: landline|mobile|work|fax
+    value: Mapped[str] = mapped_column(String(254))
+    # E.164 for phones, the folded address for e-mail: one entry per account and value.
+    value_key: Mapped[str] = mapped_column(String(254))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("account_id", "kind", "value_key"),)
 
 
 class EmailToken(Base):
