@@ -143,7 +143,26 @@ def reset(session: Session, action: str, scope: str, key: str) -> None:
 
 unfreeze = reset
 
+#: Counters without a failure for this long are forgotten by ``purge_stale``.
+STALE_AFTER = dt.timedelta(days=30)
 
-__all__ = ["LOGIN_ACCOUNT", "LOGIN_TERMINAL", "Policy", "Status", "check", "check_many", "fail",
-           "reset",
-           "unfreeze"]
+
+def purge_stale(session: Session, now: dt.datetime, older_than: dt.timedelta = STALE_AFTER) -> int:
+    """Delete counters whose last failure is older than ``older_than`` (housekeeping).
+
+    Frozen keys and keys still waiting stay: only the service desk lifts a freeze.
+    """
+    cutoff = now - older_than
+    result = session.execute(
+        delete(Throttle).where(
+            Throttle.frozen.is_(False),
+            or_(Throttle.blocked_until.is_(None), Throttle.blocked_until < now),
+            or_(Throttle.last_failure_at < cutoff,
+                and_(Throttle.last_failure_at.is_(None), Throttle.window_start < cutoff)),
+        )
+    )
+    return result.rowcount or 0
+
+
+__all__ = ["LOGIN_ACCOUNT", "LOGIN_TERMINAL", "STALE_AFTER", "Policy", "Status", "check",
+           "check_many", "fail", "purge_stale", "reset", "unfreeze"]

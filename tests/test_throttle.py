@@ -84,3 +84,17 @@ def test_concurrent_failures_count_exactly(backend, clock):
     with backend.transaction() as db:
         rows = list(db.scalars(select(Throttle).where(Throttle.key == "race")))
     assert len(rows) == 1 and rows[0].failures == 40
+
+
+def test_purge_stale_keeps_frozen_and_recent(backend, clock):
+    freeze = Policy(max_failures=1, freeze_after=1)
+    with backend.transaction() as s:
+        throttle.fail(s, "login", "account", "old", LOGIN_ACCOUNT, clock())
+        throttle.fail(s, "link_code", "number", "frozen", freeze, clock())
+    clock.advance(days=31)
+    with backend.transaction() as s:
+        throttle.fail(s, "login", "account", "recent", LOGIN_ACCOUNT, clock())
+        assert throttle.purge_stale(s, clock()) == 1
+    with backend.transaction() as s:
+        keys = sorted(s.scalars(select(Throttle.key)))
+    assert keys == ["frozen", "recent"]

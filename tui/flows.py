@@ -125,16 +125,14 @@ class SessionMixin:
     def _housekeeping(self) -> None:
         def run() -> None:
             from db.engine import DatabaseConfigError
-            from services import accounts, mail
+            from services import housekeeping
 
             try:
                 backend = self.backend  # type: ignore[attr-defined] - opened in this thread
             except (DomainError, DatabaseConfigError):
                 return  # the app's own connect step tells the user and exits
             try:
-                accounts.purge_unverified(backend)
-                if backend.settings.smtp_url:
-                    mail.deliver_pending(backend)
+                housekeeping.run(backend)
             except DomainError:
                 log.warning("housekeeping skipped: the database is not available")
             except Exception:  # noqa: BLE001 - never disturb the customer for it
