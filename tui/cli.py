@@ -61,10 +61,15 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--password-stdin", action="store_true", required=True)
 
     serve = sub.add_parser("serve", parents=[common], help="serve the app to browsers")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--public-url", default=None)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on")
+    serve.add_argument("--public-url", default=None,
+                       help="URL browsers use, e.g. behind a reverse proxy (else http://HOST:PORT)")
     serve.add_argument("--kiosk", action="store_true", help="kiosk mode in every browser session")
+    serve.add_argument("--lang", choices=LANGUAGES, default=argparse.SUPPRESS,
+                       help="start language of every browser session")
+    serve.add_argument("--idle-timeout", type=int, metavar="SECONDS", default=argparse.SUPPRESS,
+                       help="seconds without input until a browser session is wiped")
     return parser
 
 
@@ -161,11 +166,15 @@ def _cmd_agent(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from tui.serve import serve
+    from tui.serve import ServeOptions, serve
 
-    serve(host=args.host, port=args.port, public_url=args.public_url,
-          database_url=getattr(args, "db", None),
-          kiosk_mode=args.kiosk)
+    if not 0 < args.port < 65536:
+        raise CliError(f"The port {args.port} is not between 1 and 65535.")
+    serve(ServeOptions(
+        host=args.host, port=args.port, public_url=args.public_url,
+        database_url=getattr(args, "db", None), kiosk_mode=args.kiosk,
+        language=args.lang, idle_timeout=args.idle_timeout,
+    ))
     return 0
 
 
