@@ -324,6 +324,7 @@ class Membership(Base):
     __table_args__ = (
         UniqueConstraint("customer_id", "email_key"),
         Index("ix_membership_customer_state", "customer_id", "state", "created_at"),
+        Index("ix_membership_state_created", "state", "created_at"),  # #7 housekeeping
     )
 
 
