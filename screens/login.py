@@ -19,7 +19,7 @@ from screens.widgets import (
     clear_errors,
     show_domain_error,
 )
-from services import accounts
+from services import accounts, customer_login
 from services.errors import N_, DomainError
 
 MSG_EMPTY = N_("This field must not be empty.")
@@ -83,7 +83,8 @@ class LoginScreen(KioskScreen):
         identifier = self.query_one("#login-identifier", Input).value
         password = self.query_one("#login-password", Input).value
         self.query_one(".form-box").loading = True
-        self.run_service(accounts.login, self.app.backend, identifier, password,
+        # A customer number (digits) logs in with its customer password (guide 004).
+        self.run_service(customer_login.login_any, self.app.backend, identifier, password,
                          self.app.caller, on_success=self._logged_in, on_error=self._failed)
 
     def _failed(self, error: DomainError) -> None:
@@ -98,10 +99,16 @@ class LoginScreen(KioskScreen):
         show_domain_error(self, error, prefix="login")
         self.query_one("#login-password", Input).focus()
 
-    def _logged_in(self, result: accounts.LoginResult) -> None:
+    def _logged_in(self, result: accounts.LoginResult | customer_login.CustomerLoginResult
+                   ) -> None:
         from screens.home import HomeScreen
 
         self.app.set_session(result.token)
+        if isinstance(result, customer_login.CustomerLoginResult):
+            from screens.merge import MergeScreen  # a contract partner: the merge wizard
+
+            self.app.switch_screen(MergeScreen(customer_login=True))
+            return
         self.app.switch_screen(HomeScreen(result.display_name))
 
     @on(TranslatedButton.Pressed, "#login-forgot")

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session as DbSession
 
-from db.models import Account, Session
+from db.models import Account, Customer, Session
 from services import audit, throttle
 from services.crypto import new_token
 from services.errors import N_, AuthFailed, DomainError, Throttled
@@ -114,6 +114,22 @@ def info(row: Session, account: Account) -> SessionInfo:
     )
 
 
+def _timed_out(row: Session, now: dt.datetime) -> str | None:
+    """"absolute" or "idle" when the session's time is over, else None."""
+    if now >= row.absolute_expires_at:
+        return "absolute"
+    if now >= row.last_seen_at + dt.timedelta(seconds=row.idle_timeout_s):
+        return "idle"
+    return None
+
+
+def _end_row(db: DbSession, row: Session, reason: str, now: dt.datetime) -> None:
+    row.ended_at = now
+    row.ended_reason = reason
+    audit.record(db, "session_end", actor_id=row.account_id, customer_id=row.customer_id,
+                 terminal_id=row.terminal_id, reason=reason, now=now)
+
+
 def _load(db: DbSession, backend: Backend, token: str | None) -> tuple[Session, Account] | str:
     """The live session row and account, or the reason it is gone (row ended if needed)."""
     if not token:
@@ -123,18 +139,10 @@ def _load(db: DbSession, backend: Backend, token: str | None) -> tuple[Session, 
         return "missing"
     now = backend.now()
     account = db.get(Account, row.account_id)
-    reason = None
-    if account is None or account.status in ("locked", "disabled"):
-        reason = "account"
-    elif now >= row.absolute_expires_at:
-        reason = "absolute"
-    elif now >= row.last_seen_at + dt.timedelta(seconds=row.idle_timeout_s):
-        reason = "idle"
+    reason = "account" if account is None or account.status in ("locked", "disabled") \
+        else _timed_out(row, now)
     if reason:
-        row.ended_at = now
-        row.ended_reason = reason
-        audit.record(db, "session_end", actor_id=row.account_id, terminal_id=row.terminal_id,
-                     reason=reason, now=now)
+        _end_row(db, row, reason, now)
         return reason
     assert account is not None
     return row, account
@@ -256,11 +264,111 @@ def require_recent_auth(backend: Backend, token: str | None) -> SessionInfo:
         return info(*live_recent(db, backend, token))
 
 
+# --------------------------------------------------------------------------- customer sessions
+# A contract partner without a portal account logs in with a customer number and that number's
+# customer password (services.customer_login). Such a session has ``customer_id`` set and
+# ``account_id`` NULL; the functions above treat it as missing, these below serve it.
+
+
+class CustomerSessionInfo(BaseModel):
+    """The public view of a session opened with a customer number (no portal account)."""
+
+    customer_id: int
+    number: str
+    display_name: str
+    terminal_id: str | None
+    reauth_at: dt.datetime | None
+
+
+def customer_display_name(customer: Customer) -> str:
+    person = " ".join(p for p in (customer.first_name, customer.last_name) if p)
+    return customer.company or person or customer.number
+
+
+def create_for_customer(db: DbSession, backend: Backend, customer: Customer,
+                        terminal_id: str | None, *, idle_timeout: int | None = None) -> str:
+    """Open a customer-number session (kiosk timeouts) in the caller's transaction."""
+    now = backend.now()
+    idle, absolute = timeouts(backend, "customer")
+    token = new_token()
+    db.add(Session(
+        token_digest=digest(backend, token), account_id=None, customer_id=customer.id,
+        terminal_id=terminal_id, created_at=now, last_seen_at=now,
+        idle_timeout_s=idle_timeout or idle,
+        absolute_expires_at=now + dt.timedelta(seconds=absolute), reauth_at=now,
+    ))
+    return token
+
+
+def live_customer(db: DbSession, backend: Backend, token: str | None
+                  ) -> tuple[Session, Customer]:
+    """Inside a transaction: the live customer-number session or SessionExpired.
+
+    A session whose number was merged meanwhile ends (``merged``); the end is committed.
+    """
+    row = None
+    if token:
+        row = db.scalars(select(Session).where(
+            Session.token_digest == digest(backend, token))).first()
+    if row is None or row.ended_at is not None or row.account_id is not None \
+            or row.customer_id is None:
+        raise SessionExpired(MSG_EXPIRED, params={"reason": "missing"})
+    now = backend.now()
+    customer = db.get(Customer, row.customer_id)
+    reason = "merged" if customer is None or customer.merged_into_id is not None \
+        else _timed_out(row, now)
+    if reason:
+        _end_row(db, row, reason, now)
+        db.commit()
+        raise SessionExpired(MSG_EXPIRED, params={"reason": reason})
+    assert customer is not None
+    row.last_seen_at = now
+    return row, customer
+
+
+def customer_info(row: Session, customer: Customer) -> CustomerSessionInfo:
+    return CustomerSessionInfo(customer_id=customer.id, number=customer.number,
+                               display_name=customer_display_name(customer),
+                               terminal_id=row.terminal_id, reauth_at=row.reauth_at)
+
+
+def is_customer_session(backend: Backend, token: str | None) -> bool:
+    """True when ``token`` is a live session opened with a customer number."""
+    if not token:
+        return False
+    with backend.transaction() as db:
+        row = db.scalars(select(Session).where(
+            Session.token_digest == digest(backend, token))).first()
+        return (row is not None and row.ended_at is None and row.account_id is None
+                and row.customer_id is not None)
+
+
+def current_customer(backend: Backend, token: str | None) -> CustomerSessionInfo:
+    """The customer-number session behind ``token``; touches last_seen."""
+    with backend.transaction() as db:
+        return customer_info(*live_customer(db, backend, token))
+
+
+def live_recent_customer(db: DbSession, backend: Backend, token: str | None
+                         ) -> tuple[Session, Customer]:
+    """``live_customer`` whose password was entered within ``reauth_valid`` seconds."""
+    row, customer = live_customer(db, backend, token)
+    valid = dt.timedelta(seconds=backend.settings.reauth_valid)
+    if row.reauth_at is None or backend.now() - row.reauth_at > valid:
+        db.commit()
+        raise ReauthRequired(MSG_REAUTH, fields={"password": MSG_REAUTH})
+    return row, customer
+
+
 __all__ = [
+    "CustomerSessionInfo",
     "ReauthRequired",
     "SessionExpired",
     "SessionInfo",
     "current",
+    "current_customer",
+    "is_customer_session",
+    "live_customer",
     "end",
     "end_all_for_account",
     "open_session",
