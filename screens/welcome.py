@@ -27,6 +27,8 @@ class WelcomeScreen(KioskScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("down", "app.focus_next", show=False),
         Binding("up", "app.focus_previous", show=False),
+        # Service desk (#9): not offered, and refused, in kiosk mode (see check_action).
+        Binding("ctrl+b", "agent_login", N_("Service-Desk"), id="agent-login"),
     ]
 
     def compose(self) -> ComposeResult:
@@ -69,6 +71,15 @@ class WelcomeScreen(KioskScreen):
     def refresh_texts(self) -> None:
         super().refresh_texts()
         self._language_label()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "agent_login" and getattr(self.app, "kiosk_mode", False):
+            return False
+        return True
+
+    def action_agent_login(self) -> None:
+        if not getattr(self.app, "kiosk_mode", False):
+            self.app.open_flow("agent-login")  # type: ignore[attr-defined]
 
     @on(Button.Pressed, ".welcome-button")
     def _pressed(self, event: Button.Pressed) -> None:
