@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from welcome_helpers import make_customer
 
 from db.models import (
     Account,
@@ -39,7 +40,6 @@ from services.caller import Caller
 from services.config import Settings
 from services.crypto import PasswordHasher, normalize_code, normalize_key
 from services.errors import DomainError
-from welcome_helpers import make_customer
 
 WORKERS = 20
 # Flows of other issues whose process races belong here too (#5, #7, #8).
