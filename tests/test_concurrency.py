@@ -152,7 +152,7 @@ def _race(pool: tuple[ProcessPoolExecutor, Any], fn: Callable[..., tuple[str, st
     return results
 
 
-def _accounts(backend: Backend, count: int) -> list[str]:
+def accounts_with_sessions(backend: Backend, count: int) -> list[str]:
     """``count`` active accounts, each with a fresh session (password entered just now)."""
     ids = []
     with backend.transaction() as db:
@@ -168,7 +168,7 @@ def _accounts(backend: Backend, count: int) -> list[str]:
             for n, i in enumerate(ids)]
 
 
-def _customer_with_code(backend: Backend) -> int:
+def customer_with_code(backend: Backend) -> int:
     customer_id = make_customer(backend, NUMBER, last_name="Wettlauf", postal_code="34117")
     with backend.transaction() as db:
         db.add(ActivationCode(customer_id=customer_id,
@@ -179,8 +179,8 @@ def _customer_with_code(backend: Backend) -> int:
 
 
 def test_process_race_for_one_customer_number(pool, real_backend) -> None:
-    customer_id = _customer_with_code(real_backend)
-    tokens = _accounts(real_backend, WORKERS)
+    customer_id = customer_with_code(real_backend)
+    tokens = accounts_with_sessions(real_backend, WORKERS)
     results = _race(pool, _link_worker, real_backend,
                     [(t, f"kiosk-{n}", CODE) for n, t in enumerate(tokens)])
     outcomes = Counter((kind, name) for kind, name, _text in results)
@@ -197,8 +197,8 @@ def test_process_race_for_one_customer_number(pool, real_backend) -> None:
 def test_process_race_wrong_codes_count_exactly(pool, real_backend) -> None:
     """20 wrong codes at once for one number: the number's counter freezes at exactly 5
     (its limit), the first four get the neutral message, the others the frozen one."""
-    _customer_with_code(real_backend)
-    tokens = _accounts(real_backend, WORKERS)
+    customer_with_code(real_backend)
+    tokens = accounts_with_sessions(real_backend, WORKERS)
     results = _race(pool, _link_worker, real_backend,
                     [(t, f"kiosk-{n}", "WRONG-CODE-000") for n, t in enumerate(tokens)])
     outcomes = Counter(name for _kind, name, _text in results)
@@ -218,7 +218,7 @@ def test_process_race_for_one_licence_key(pool, real_backend) -> None:
         db.flush()
         db.add(LicenceKey(key_digest=real_backend.digester.digest("licence", normalize_key(KEY)),
                           product_id=product.id, valid_until=dt.date(2030, 1, 1)))
-    tokens = _accounts(real_backend, WORKERS)
+    tokens = accounts_with_sessions(real_backend, WORKERS)
     results = _race(pool, _redeem_worker, real_backend,
                     [(t, f"kiosk-{n}") for n, t in enumerate(tokens)])
     outcomes = Counter((kind, name) for kind, name, _text in results)
