@@ -151,7 +151,8 @@ class CustomerDataScreen(KioskScreen):
         gender = self.query_one("#customer-gender", Select)
         value = gender.value
         gender.set_options(self._genders())
-        gender.value = value
+        if isinstance(value, str):
+            gender.value = value
         self.query_one("#customer-birth-date", Input).placeholder = self._(N_("DD.MM.YYYY"))
         self._set_columns()
         if self.data is not None:
@@ -166,7 +167,11 @@ class CustomerDataScreen(KioskScreen):
             if name == "birth_date":
                 value = format_date(value, "de")  # typed as TT.MM.JJJJ in both languages
             self.query_one(f"#{_id(name)}", Input).value = value or ""
-        self.query_one("#customer-gender", Select).value = data.gender or Select.BLANK
+        gender = self.query_one("#customer-gender", Select)
+        if data.gender in contracts.GENDERS:
+            gender.value = data.gender
+        else:
+            gender.clear()
         if data.country:
             self.query_one("#customer-country", Select).value = data.country
         self.query_one("#customer-recorded-on", Label).update(date_text(self, data.recorded_on))

@@ -10,11 +10,11 @@ import threading
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pilot import login_token
 from pypdf import PdfReader
 from sqlalchemy import func, select
 
 from db.models import Account, Consent, Contract, ContractLink, Customer, OutboxMail, SupportRequest
-from pilot import login_token
 from services import contracts, exports, sessions
 from services.caller import Caller
 from services.demo import load_demo
