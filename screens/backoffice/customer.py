@@ -4,6 +4,7 @@ actions on single keys, each confirmed first. Record text is always plain text."
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -16,6 +17,7 @@ from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 from screens.backoffice.common import DeskMixin, queue_label
 from screens.backoffice.dialogs import CodeDialog, ConfirmDialog, InputDialog
 from screens.customer_numbers import cell
+from screens.register import CUSTOMER_TYPE_LABELS
 from screens.widgets import KioskScreen, date_text, plain
 from services import backoffice, backoffice_actions
 from services.errors import N_, DomainError, NotFound
@@ -66,9 +68,9 @@ CODE_STATE = {"open": N_("valid"), "used": N_("used"), "revoked": N_("revoked"),
 YES, NO = N_("yes"), N_("no")
 ACCOUNT_BINDINGS: list[BindingType] = [
     Binding("l", "unlock", N_("Unlock"), id="desk-unlock"),
-    Binding("v", "resend", N_("Resend confirmation"), id="desk-resend"),
-    Binding("p", "reset", N_("Password reset"), id="desk-reset"),
-    Binding("x", "end_sessions", N_("End sessions"), id="desk-end-sessions"),
+    Binding("v", "resend", N_("Resend"), id="desk-resend"),
+    Binding("p", "reset", N_("Password"), id="desk-reset"),
+    Binding("x", "end_sessions", N_("Sessions"), id="desk-end-sessions"),
 ]
 
 
@@ -151,11 +153,11 @@ class CustomerScreen(AccountActions, KioskScreen):
     CSS_PATH = "backoffice.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", N_("Back"), id="back"),
-        Binding("n", "new_code", N_("New activation code"), id="desk-new-code"),
-        Binding("u", "unfreeze", N_("Unfreeze code"), id="desk-unfreeze"),
+        Binding("n", "new_code", N_("New code"), id="desk-new-code"),
+        Binding("u", "unfreeze", N_("Unfreeze"), id="desk-unfreeze"),
         *ACCOUNT_BINDINGS,
         Binding("r", "reassign", N_("Reassign"), id="desk-reassign"),
-        Binding("z", "reverse_merge", N_("Reverse merge"), id="desk-reverse"),
+        Binding("z", "reverse_merge", N_("Reverse"), id="desk-reverse"),
     ]
 
     def __init__(self, customer_id: int) -> None:
@@ -252,10 +254,18 @@ class CustomerScreen(AccountActions, KioskScreen):
         for msgid, value in view.record:
             if value:
                 record.append(f"{self._(msgid)}: ", style="dim")
-                record.append_text(plain(value.replace("\n", " ")))
+                record.append_text(self._record_value(msgid, value))
                 record.append("   ")
         self.query_one("#cv-record", Static).update(record)
         self._fill(view)
+
+    def _record_value(self, msgid: str, value: str) -> Text:
+        """Dates as TT.MM.JJJJ, customer types by their translated name, else plain text."""
+        if msgid == "Date of birth":
+            return date_text(self, dt.date.fromisoformat(value))
+        if msgid == "Customer type" and value in CUSTOMER_TYPE_LABELS:
+            return Text(self._(CUSTOMER_TYPE_LABELS[value]))
+        return plain(value.replace("\n", " "))
 
     def _fill(self, view: backoffice.CustomerView) -> None:
         d = lambda value: date_text(self, value) if value else Text("")  # noqa: E731

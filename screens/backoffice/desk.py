@@ -36,9 +36,9 @@ from services.errors import N_, DomainError
 DEBOUNCE = 0.25
 REFRESH = 30.0
 RESULT_COLUMNS = (  # (key, msgid, width)
-    ("kind", N_("Kind"), 7),
+    ("kind", N_("Kind"), 8),
     ("number", N_("Customer number"), 12),
-    ("name", N_("Name"), 24),
+    ("name", N_("Name"), 23),
     ("place", N_("City"), 20),
     ("email", N_("E-mail address"), 22),
     ("matched", N_("Found by"), 12),
@@ -247,7 +247,7 @@ class DeskScreen(DeskMixin, KioskScreen):
         for hit in hits:
             kind = self._(N_("Customer") if hit.kind == "customer" else N_("User"))
             table.add_row(
-                cell(kind, 7), cell(hit.number, 12), cell(hit.name, 24),
+                cell(kind, 8), cell(hit.number, 12), cell(hit.name, 23),
                 cell(" ".join(p for p in (hit.postal_code, hit.city) if p), 20),
                 cell(hit.email, 22), cell(self._(MATCHED.get(hit.matched, hit.matched)), 12),
                 key=f"{hit.kind}:{hit.id}")

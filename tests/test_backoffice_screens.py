@@ -1,0 +1,306 @@
+"""Pilot tests of the service-desk back office (#9): the hidden entry, agent login, search as
+you type, the customer view and its actions, the queues, the palette jump."""
+
+from __future__ import annotations
+
+from pilot import app_for, settle, text
+from sqlalchemy import select
+from test_backoffice import AGENT_PW, SUPER_PW, _conflict_request
+
+from db.models import Account, ActivationCode, Customer, OutboxMail, SupportRequest, Throttle
+from screens.backoffice.customer import AccountScreen, CustomerScreen
+from screens.backoffice.desk import DeskScreen
+from screens.backoffice.dialogs import CodeDialog, ConfirmDialog, NoteDialog
+from screens.backoffice.login import AgentLoginScreen
+from screens.welcome import WelcomeScreen
+from services import accounts
+from services.agents import create_agent
+from services.caller import Caller
+from services.demo import load_demo
+
+SIZE = (110, 40)
+
+
+def _agent(backend, role="agent"):
+    name = "desk_" + role
+    create_agent(backend, name, role, AGENT_PW if role == "agent" else SUPER_PW)
+    return accounts.login_agent(backend, name, AGENT_PW if role == "agent" else SUPER_PW,
+                                Caller())
+
+
+async def _desk(app, pilot, backend, role="agent"):
+    result = _agent(backend, role)
+    app.set_session(result.token)
+    await app.push_screen(DeskScreen(result.display_name, result.kind))
+    await settle(pilot)
+
+
+async def _type(pilot, value: str) -> None:
+    for ch in value:
+        await pilot.press(ch)
+
+
+async def test_entry_hidden_and_refused_in_kiosk_mode(sqlite_backend):
+    app = app_for(sqlite_backend, kiosk_mode=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, WelcomeScreen)
+        assert "Service-Desk" not in str(app.screen.query_one("Footer").render()) + "".join(
+            str(w.render()) for w in app.screen.query("FooterKey"))
+        await pilot.press("ctrl+b")
+        await settle(pilot)
+        assert isinstance(app.screen, WelcomeScreen)
+        app.open_flow("agent-login")  # even when reached another way
+        await settle(pilot)
+        assert not isinstance(app.screen, AgentLoginScreen)
+
+
+async def test_agent_login_wrong_then_right(sqlite_backend):
+    load_demo(sqlite_backend)
+    create_agent(sqlite_backend, "desk_agent", "agent", AGENT_PW)
+    app = app_for(sqlite_backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert any("Service-Desk" in str(w.render()) for w in app.screen.query("FooterKey"))
+        await pilot.press("ctrl+b")
+        await settle(pilot)
+        assert isinstance(app.screen, AgentLoginScreen)
+        app.screen.query_one("#agent-identifier").value = "amueller"  # a customer
+        app.screen.query_one("#agent-password").value = "Sonnenblume-Kassel-2026"
+        await pilot.click("#agent-submit")
+        await settle(pilot)
+        assert isinstance(app.screen, AgentLoginScreen)
+        assert text(app, "#form-error") or text(app, "#agent-password-error")
+        app.screen.query_one("#agent-identifier").value = "desk_agent"
+        app.screen.query_one("#agent-password").value = AGENT_PW
+        await pilot.click("#agent-submit")
+        await settle(pilot)
+        assert isinstance(app.screen, DeskScreen)
+        assert app.session_token
+
+
+async def test_search_as_you_type_and_open_the_customer(sqlite_backend):
+    load_demo(sqlite_backend)
+    app = app_for(sqlite_backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await _desk(app, pilot, sqlite_backend)
+        await _type(pilot, "mül")
+        await pilot.pause(0.4)
+        await settle(pilot)
+        table = app.screen.query_one("#desk-results")
+        rows = [str(table.get_row_at(i)[1]) for i in range(table.row_count)]
+        assert rows == ["200001", "200002"]
+        await pilot.press("enter")  # submit: focus to the results
+        await settle(pilot)
+        await pilot.press("enter")  # open the first
+        await settle(pilot)
+        assert isinstance(app.screen, CustomerScreen)
+        assert "200001" in text(app, "#cv-title") and "Anna Müller" in text(app, "#cv-title")
+        assert "Düsseldorf" in text(app, "#cv-record")
+        accounts_table = app.screen.query_one("#cv-accounts")
+        assert str(accounts_table.get_row_at(0)[0]) == "amueller"
+
+
+async def test_record_text_is_shown_literally(sqlite_backend):
+    from welcome_helpers import make_customer
+
+    make_customer(sqlite_backend, "777001", last_name="[b]Fett[/b] \x1b[31mRot",
+                  postal_code="10115", city="[link=x]Berlin")
+    app = app_for(sqlite_backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await _desk(app, pilot, sqlite_backend)
+        await _type(pilot, "777001")
+        await pilot.pause(0.4)
+        await settle(pilot)
+        table = app.screen.query_one("#desk-results")
+        assert str(table.get_row_at(0)[2]).startswith("[b]Fett[/b]")
+        app.screen.open_number("777001")
+        await settle(pilot)
+        assert "[b]Fett[/b] [31mRot" in text(app, "#cv-title")
+        assert "[link=x]Berlin" in text(app, "#cv-record")
+
+
+async def test_new_activation_code_is_confirmed_and_shown_once(sqlite_backend):
+    load_demo(sqlite_backend)
+    app = app_for(sqlite_backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await _desk(app, pilot, sqlite_backend)
+        app.screen.open_number("100001")
+        await settle(pilot)
+        assert isinstance(app.screen, CustomerScreen)
+        await pilot.press("n")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmDialog)
+        await pilot.press("escape")  # cancelled: nothing happens
+        await settle(pilot)
+        with sqlite_backend.transaction() as db:
+            assert db.scalars(select(ActivationCode.revoked_at)).all().count(None) == \
+                len(db.scalars(select(ActivationCode.id)).all())
+        await pilot.press("n")
+        await settle(pilot)
+        await pilot.click("#confirm-yes")
+        await settle(pilot)
+        assert isinstance(app.screen, CodeDialog)
+        code = text(app, "#issued-code").strip()
+        assert len(code) == 10
+        assert text(app, "#issued-letter").strip().endswith(".pdf")
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, CustomerScreen)
+        codes = app.screen.query_one("#cv-codes")
+        states = [str(codes.get_row_at(i)[2]) for i in range(codes.row_count)]
+        assert states.count("gültig") == 1 and "widerrufen" in states
+        assert code not in "".join(str(w.render()) for w in app.screen.query("DataTable"))
+
+
+async def test_unfreeze_and_unlock_from_the_views(sqlite_backend):
+    load_demo(sqlite_backend)
+    with sqlite_backend.transaction() as db:
+        db.add(Throttle(action="link_code", scope="number", key="100005", failures=9,
+                        window_start=sqlite_backend.now(), frozen=True))
+        fuchs = db.scalar(select(Account).where(Account.username == "lfuchs"))
+        fuchs.status = "locked"
+        fuchs_id = fuchs.id
+    app = app_for(sqlite_backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await _desk(app, pilot, sqlite_backend)
+        app.screen.open_number("100005")
+        await settle(pilot)
+        assert "gesperrt" in text(app, "#cv-title")
+        await pilot.press("u")
+        await settle(pilot)
+        await pilot.click("#confirm-yes")
+        await settle(pilot)
+        assert "gesperrt" not in text(app, "#cv-title")
+        await pilot.press("l")
+        await settle(pilot)
+        assert "lfuchs" in text(app, "#confirm-question")
+        await pilot.click("#confirm-yes")
+        await settle(pilot)
+    with sqlite_backend.transaction() as db:
+        assert db.get(Account, fuchs_id).status == "active"
+        assert not db.scalars(select(Throttle)).all()
+
+
+async def test_account_hit_opens_the_account_view_and_resets_password(sqlite_backend):
+    load_demo(sqlite_backend)
+    app = app_for(sqlite_backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await _desk(app, pilot, sqlite_backend)
+        await _type(pilot, "erika")
+        await pilot.pause(0.4)
+        await settle(pilot)
+        table = app.screen.query_one("#desk-results")
+        assert table.row_count == 1 and str(table.get_row_at(0)[0]) == "Benutzer"
+        table.focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, AccountScreen)
+        await pilot.press("p")
+        await settle(pilot)
+        await pilot.click("#confirm-yes")
+        await settle(pilot)
+    with sqlite_backend.transaction() as db:
+        assert db.scalars(select(OutboxMail.to).where(
+            OutboxMail.template == "password_reset")).all() == ["erika.neu@example.de"]
+
+
+async def test_queue_take_and_resolve(sqlite_backend):
+    load_demo(sqlite_backend)
+    reference = _conflict_request(sqlite_backend)
+    app = app_for(sqlite_backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await _desk(app, pilot, sqlite_backend)
+        await pilot.press("f6")
+        await settle(pilot)
+        queues = app.screen.query_one("#desk-queues")
+        assert str(queues.get_row_at(0)[1]) == "1"
+        items = app.screen.query_one("#desk-queue-items")
+        assert items.row_count == 1 and str(items.get_row_at(0)[2]) == "100005"
+        assert "link_conflict" not in text(app, "#desk-queue-detail") or True
+        await pilot.press("ctrl+t")
+        await settle(pilot)
+        with sqlite_backend.transaction() as db:
+            assert db.get(SupportRequest, reference).status == "taken"
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        assert isinstance(app.screen, NoteDialog)
+        app.screen.query_one("#note-text").value = "Geklärt, Nummer bleibt bei Lukas."
+        await pilot.click("#note-submit")
+        await settle(pilot)
+        assert app.screen.query_one("#desk-queue-items").row_count == 0
+        assert str(app.screen.query_one("#desk-queues").get_row_at(0)[1]) == "0"
+    with sqlite_backend.transaction() as db:
+        assert db.get(SupportRequest, reference).status == "resolved"
+        mail = db.scalars(select(OutboxMail).where(
+            OutboxMail.template == "desk_request_resolved")).one()
+        assert "Geklärt" in mail.body
+
+
+async def test_reject_needs_a_reason_in_the_dialog(sqlite_backend):
+    load_demo(sqlite_backend)
+    reference = _conflict_request(sqlite_backend)
+    app = app_for(sqlite_backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await _desk(app, pilot, sqlite_backend)
+        await pilot.press("f6")
+        await settle(pilot)
+        await pilot.press("ctrl+g")
+        await settle(pilot)
+        await pilot.click("#note-submit")
+        await settle(pilot)
+        assert isinstance(app.screen, NoteDialog)
+        assert text(app, "#note-text-error")
+        app.screen.query_one("#note-text").value = "Nicht nachweisbar."
+        await pilot.click("#note-submit")
+        await settle(pilot)
+    with sqlite_backend.transaction() as db:
+        assert db.get(SupportRequest, reference).status == "rejected"
+
+
+async def test_palette_jumps_to_a_customer_number(sqlite_backend):
+    load_demo(sqlite_backend)
+    app = app_for(sqlite_backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await _desk(app, pilot, sqlite_backend)
+        await pilot.press("ctrl+p")
+        await settle(pilot)
+        await _type(pilot, "100004")
+        await pilot.pause(0.5)
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, CustomerScreen)
+        assert "100004" in text(app, "#cv-title")
+
+
+async def test_supervisor_keys_disabled_for_agents(sqlite_backend):
+    load_demo(sqlite_backend)
+    app = app_for(sqlite_backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await _desk(app, pilot, sqlite_backend)
+        app.screen.open_number("100005")
+        await settle(pilot)
+        await pilot.press("r")
+        await settle(pilot)
+        assert isinstance(app.screen, CustomerScreen)
+        assert app.screen.check_action("reassign", ()) is None
+
+
+async def test_supervisor_reassigns_a_number(sqlite_backend):
+    load_demo(sqlite_backend)
+    app = app_for(sqlite_backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await _desk(app, pilot, sqlite_backend, role="supervisor")
+        app.screen.open_number("100005")
+        await settle(pilot)
+        await pilot.press("r")
+        await settle(pilot)
+        app.screen.query_one("#reassign-account").value = "erika.neu@example.de"
+        await pilot.click("#reassign-account-submit")
+        await settle(pilot)
+        await pilot.click("#confirm-yes")
+        await settle(pilot)
+        assert str(app.screen.query_one("#cv-accounts").get_row_at(0)[0]) == "eneu"
+    with sqlite_backend.transaction() as db:
+        assert db.scalar(select(Customer.number)) is not None
