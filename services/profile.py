@@ -25,6 +25,10 @@ never their values.
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+from functools import cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import phonenumbers
@@ -210,7 +214,7 @@ def update_profile(backend: Backend, token: str | None, data: dict[str, Any],
 
 
 def _field_error(field: str, exc: PydanticCustomError) -> ValidationFailed:
-    return ValidationFailed(exc.message(), fields={field: exc.message()})
+    return ValidationFailed(MSG_FORM, fields={field: exc.message()})
 
 
 def _phone_value(text: str, country: str) -> tuple[str, str]:
@@ -242,8 +246,7 @@ def _audit_contact(db: DbSession, backend: Backend, row_terminal: str | None, ca
 
 def _check_room(db: DbSession, account: Account, kind: str, field: str) -> None:
     if len(_contacts(db, account.id, kind)) >= MAX_CONTACTS - 1:
-        message = MSG_TOO_MANY
-        raise ValidationFailed(message, fields={field: message},
+        raise ValidationFailed(MSG_FORM, fields={field: MSG_TOO_MANY},
                                params={"count": MAX_CONTACTS})
 
 
@@ -253,14 +256,14 @@ def add_phone(backend: Backend, token: str | None, number: str, country: str = "
     ``MAX_CONTACTS``."""
     caller = caller or Caller()
     if label is not None and label not in PHONE_LABELS:
-        raise ValidationFailed(MSG_CHOOSE, fields={"phone_label": MSG_CHOOSE})
+        raise ValidationFailed(MSG_FORM, fields={"phone_label": MSG_CHOOSE})
     shown, key = _phone_value(number, country)
     with backend.transaction() as db:
         row, account = sessions.live(db, backend, token)
         taken = {_phone_key(account.phone)} if account.phone else set()
         taken |= {c.value_key for c in _contacts(db, account.id, "phone")}
         if key in taken:
-            raise ValidationFailed(MSG_DUPLICATE, fields={"phone": MSG_DUPLICATE})
+            raise ValidationFailed(MSG_FORM, fields={"phone": MSG_DUPLICATE})
         if account.phone is None:
             account.phone = shown
         else:
@@ -286,7 +289,7 @@ def add_email(backend: Backend, token: str | None, address: str,
         row, account = sessions.live(db, backend, token)
         taken = {account.email_key} | {c.value_key for c in _contacts(db, account.id, "email")}
         if key in taken:
-            raise ValidationFailed(MSG_DUPLICATE, fields={"email": MSG_DUPLICATE})
+            raise ValidationFailed(MSG_FORM, fields={"email": MSG_DUPLICATE})
         _check_room(db, account, "email", "email")
         db.add(AccountContact(account_id=account.id, kind="email", value=value, value_key=key,
                               created_at=backend.now()))
@@ -423,7 +426,33 @@ def update_billing(backend: Backend, token: str | None, data: dict[str, Any],
                             message=MSG_SAVED if changed else MSG_UNCHANGED)
 
 
+# --------------------------------------------------------------------------- release notes
+
+RELEASE_NOTES = Path(__file__).resolve().parent.parent / "assets" / "release_notes"
+
+
+class ReleaseNote(BaseModel):
+    """One version of "Versionsneuigkeiten": number, release date, what changed."""
+
+    version: str
+    date: dt.date
+    changes: list[str]
+
+
+@cache
+def release_notes(language: str) -> list[ReleaseNote]:
+    """The release notes in ``language`` (German when there is no file), newest first, from
+    ``assets/release_notes/<language>.json``."""
+    path = RELEASE_NOTES / f"{language}.json"
+    if not path.exists():
+        path = RELEASE_NOTES / "de.json"
+    notes = [ReleaseNote.model_validate(item)
+             for item in json.loads(path.read_text(encoding="utf-8"))]
+    return sorted(notes, key=lambda note: note.date, reverse=True)
+
+
 __all__ = ["DELIVERY_METHODS", "MAX_CONTACTS", "PAYMENT_METHODS", "PHONE_LABELS",
            "BillingInput", "Contact", "Profile", "ProfileInput", "ProfileSaved", "add_email",
            "add_phone", "get_profile", "mask_iban", "normalize_phone", "remove_contact",
-           "update_billing", "update_profile", "validate_billing", "validate_profile"]
+           "ReleaseNote", "release_notes", "update_billing", "update_profile", "validate_billing",
+    "validate_profile"]

@@ -62,19 +62,6 @@ def test_link_conflict(snap_compare, sqlite_backend, language) -> None:
                         run_before=_conflict)
 
 
-async def _profile(pilot: Pilot) -> None:
-    from screens.profile import ProfileScreen
-
-    await pilot.app.push_screen(ProfileScreen())
-    await _settle(pilot)
-
-
-@pytest.mark.parametrize("language", ["de", "en"])
-def test_profile_screen(snap_compare, sqlite_backend, language) -> None:
-    assert snap_compare(_app(sqlite_backend, language), terminal_size=(110, 40),
-                        run_before=_profile)
-
-
 def test_hostile_names_in_table(snap_compare, sqlite_backend) -> None:
     """Markup, emoji, RTL marks, escape sequences and 10,000 characters stay in their cells."""
     from sqlalchemy import select

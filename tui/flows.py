@@ -31,7 +31,7 @@ def _register() -> Screen[Any]:
 
 
 def _settings() -> Screen[Any]:
-    from screens.home import SettingsScreen
+    from screens.settings import SettingsScreen
 
     return SettingsScreen()
 
