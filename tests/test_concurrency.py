@@ -210,14 +210,19 @@ def test_process_race_wrong_codes_count_exactly(pool, real_backend) -> None:
     assert sum(r.failures for (scope, _k), r in rows.items() if scope == "account") == 5
 
 
-def test_process_race_for_one_licence_key(pool, real_backend) -> None:
-    with real_backend.transaction() as db:
-        product = Product(sku="RACE-1", name="Wettlauf", kind="licence",
-                          access_url="https://example.org/race")
+def product_with_key(backend: Backend, sku: str, key: str) -> None:
+    """A licence product with one unredeemed key."""
+    with backend.transaction() as db:
+        product = Product(sku=sku, name=f"Produkt {sku}", kind="licence",
+                          access_url=f"https://example.org/{sku.lower()}")
         db.add(product)
         db.flush()
-        db.add(LicenceKey(key_digest=real_backend.digester.digest("licence", normalize_key(KEY)),
+        db.add(LicenceKey(key_digest=backend.digester.digest("licence", normalize_key(key)),
                           product_id=product.id, valid_until=dt.date(2030, 1, 1)))
+
+
+def test_process_race_for_one_licence_key(pool, real_backend) -> None:
+    product_with_key(real_backend, "RACE-1", KEY)
     tokens = accounts_with_sessions(real_backend, WORKERS)
     results = _race(pool, _redeem_worker, real_backend,
                     [(t, f"kiosk-{n}") for n, t in enumerate(tokens)])

@@ -18,19 +18,25 @@ from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
-from aiosmtpd.handlers import Message
 from conftest import TEST_HASHER_PROFILE, _truncate_postgres, make_settings
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
-from test_concurrency import CODE, NUMBER, accounts_with_sessions, customer_with_code
+from test_concurrency import (
+    CODE,
+    NUMBER,
+    accounts_with_sessions,
+    customer_with_code,
+    product_with_key,
+)
+from test_mail import Collect
 from textual.widgets import Input
 
-from db.models import ActivationCode, AuditEvent, CustomerLink, LicenceKey, OutboxMail, Product
+from db.models import ActivationCode, AuditEvent, CustomerLink, LicenceKey, OutboxMail
 from screens.customer_numbers import CustomerNumbersScreen
 from services import mail, products
 from services.backend import Backend
 from services.caller import Caller
-from services.crypto import PasswordHasher, normalize_key
+from services.crypto import PasswordHasher
 from services.customer_numbers import link_customer_number
 from services.errors import StorageUnavailable
 
@@ -174,13 +180,7 @@ def test_server_dies_at_commit_of_a_link_nothing_half_written_retry_works(
 
 
 def test_server_dies_at_commit_of_a_redemption_retry_works(direct, terminal, proxy) -> None:
-    with direct.transaction() as db:
-        product = Product(sku="OUT-1", name="Ausfall", kind="licence",
-                          access_url="https://example.org/out")
-        db.add(product)
-        db.flush()
-        db.add(LicenceKey(key_digest=direct.digester.digest("licence", normalize_key(KEY)),
-                          product_id=product.id, valid_until=dt.date(2030, 1, 1)))
+    product_with_key(direct, "OUT-1", KEY)
     (token,) = accounts_with_sessions(direct, 1)
     proxy.cut_on(b"COMMIT")
     with pytest.raises(StorageUnavailable):
@@ -238,15 +238,6 @@ async def test_customer_sees_one_message_and_retries_with_the_same_input(
         assert not text(app, "#form-error")
         table = str(pilot.app.screen.query_one("#customer-numbers-table").get_row_at(0))
         assert NUMBER in table
-
-
-class Collect(Message):
-    def __init__(self) -> None:
-        super().__init__()
-        self.messages: list = []
-
-    def handle_message(self, message) -> None:  # type: ignore[override]
-        self.messages.append(message)
 
 
 def test_outbox_mail_is_delivered_after_smtp_comes_back(direct, terminal, proxy) -> None:
