@@ -101,7 +101,7 @@ MSG_TOO_LATE = N_("A merge can only be reversed within 30 days.")
 
 # (field, label msgid, a difference blocks the merge)
 COMPARED: tuple[tuple[str, str, bool], ...] = (
-    ("company", N_("Company"), True),
+    ("company", N_("Company name"), True),
     ("first_name", N_("First name"), True),
     ("last_name", N_("Last name"), True),
     ("street", N_("Street"), False),
@@ -366,13 +366,22 @@ def _same(field: str, a: str, b: str, blocking: bool) -> bool:
     return " ".join(a.split()).casefold() == " ".join(b.split()).casefold()
 
 
+def _shown(field: str, value: str) -> str:
+    """Account numbers and IBANs are shown masked (a kiosk screen can be seen by others)."""
+    if field != "bank_account" or len(value) <= 8:
+        return value
+    compact = "".join(value.split())
+    return f"{compact[:4]} •••• {compact[-4:]}"
+
+
 def diff_rows(keep: Customer, other: Customer) -> list[DiffRow]:
-    """The comparison table of the guide, field by field."""
+    """The comparison table of the guide, field by field (compared in full, shown masked)."""
     rows = []
     for field, label, blocking in COMPARED:
         a, b = _value(keep, field), _value(other, field)
-        rows.append(DiffRow(field=field, label=label, kept=a, other=b,
-                            differs=not _same(field, a, b, blocking), blocking=blocking))
+        rows.append(DiffRow(field=field, label=label, kept=_shown(field, a),
+                            other=_shown(field, b), differs=not _same(field, a, b, blocking),
+                            blocking=blocking))
     return rows
 
 
