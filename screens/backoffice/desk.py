@@ -13,7 +13,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.command import Hit, Hits, Provider
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.css.query import NoMatches
 from textual.timer import Timer
 from textual.widgets import (
@@ -118,7 +118,9 @@ class DeskScreen(DeskMixin, KioskScreen):
                         yield DataTable(id="desk-queue-items", cursor_type="row",
                                         zebra_stripes=True)
                         yield Static("", id="desk-queue-detail")
-            with TabPane(self._(N_("Dashboard")), id="desk-tab-dashboard"):
+            with TabPane(self._(N_("Dashboard")), id="desk-tab-dashboard"), \
+                    VerticalScroll(id="desk-dashboard"):
+                # focusable (scrolls by keyboard): focus in a hidden pane would switch back
                 yield Static("", id="desk-dashboard-queues")
                 for key, msgid in SERIES:
                     yield TranslatedLabel(msgid, classes="desk-spark-label")
@@ -199,6 +201,8 @@ class DeskScreen(DeskMixin, KioskScreen):
             self.query_one("#desk-search", Input).focus()
         elif pane_id == "desk-tab-queues":
             self.query_one("#desk-queues", DataTable).focus()
+        else:
+            self.query_one("#desk-dashboard", VerticalScroll).focus()
         self.load_counts()
 
     def action_logout(self) -> None:
