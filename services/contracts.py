@@ -54,6 +54,7 @@ from services.accounts import (
 )
 from services.caller import Caller
 from services.crypto import new_code, normalize_code
+from services.customer_numbers import MSG_WAIT, SupportResult
 from services.errors import N_, Conflict, DomainError, NotFound, Throttled, ValidationFailed
 from services.normalize import customer_number as norm_number
 from services.normalize import fold_name, nfkc
@@ -91,13 +92,10 @@ MSG_NEUTRAL = N_("The data do not match a contract that can be linked. Please ch
                  "entries.")
 MSG_BLOCKED = N_("This contract can no longer be linked here because of too many failed "
                  "attempts. Please send a request to the service desk.")
-MSG_WAIT = N_("Too many failed attempts. Please wait {seconds} seconds and try again.")
 MSG_TAKEN = N_("This contract is already linked to another user account. You can send a "
                "request to the service desk.")
 MSG_ALREADY_YOURS = N_("The contract {number} is already linked to your account.")
 MSG_LINKED = N_("The contract {number} is now linked to your account.")
-MSG_SUPPORT_SENT = N_("Your request was sent to the service desk (reference {reference}). "
-                      "We will get back to you by e-mail.")
 MSG_NO_REQUEST = N_("There is nothing to send to the service desk for this contract. Please "
                     "try linking it again.")
 MSG_NOT_YOURS = N_("This contract is not linked to your account.")
@@ -158,12 +156,6 @@ class ContractLists(BaseModel):
     @property
     def all(self) -> list[ContractItem]:
         return [*self.active, *self.expired]
-
-
-class SupportResult(BaseModel):
-    reference: int
-    message: str = MSG_SUPPORT_SENT
-    params: dict[str, str] = {}
 
 
 class ConsentEntry(BaseModel):
