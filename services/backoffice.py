@@ -195,9 +195,10 @@ def search(backend: Backend, token: str | None, query: str) -> list[SearchHit]:
         for criterion, statement in customer_search_statements(db, text):
             for cid in db.scalars(statement):
                 matched.setdefault(cid, criterion)
-        hits = [_customer_hit(c, matched[c.id]) for c in
-                db.scalars(select(Customer).where(Customer.id.in_(list(matched))))]
-        hits.sort(key=lambda h: (list(matched).index(h.id)))
+        order = {cid: i for i, cid in enumerate(matched)}  # criteria order, then index order
+        hits = sorted((_customer_hit(c, matched[c.id]) for c in
+                       db.scalars(select(Customer).where(Customer.id.in_(list(matched))))),
+                      key=lambda h: order[h.id])
         accounts: dict[int, str] = {}
         for criterion, statement in account_search_statements(db, text):
             for aid in db.scalars(statement):

@@ -4,6 +4,7 @@ accounts, and the translated queue names."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -11,6 +12,7 @@ from screens.widgets import error_message
 from services import backoffice, sessions
 from services.errors import N_, DomainError
 
+log = logging.getLogger("kundenkiosk.backoffice")
 GENERIC = N_("Something went wrong. Please try again or ask the staff for help.")
 QUEUE_NAMES = {
     "link_conflict_taken": N_("Customer number already assigned"),
@@ -57,6 +59,32 @@ class DeskMixin:
 
         screen.run_service(fn, screen.app.backend, screen.app.session_token, *args,
                            on_success=success, on_error=self.desk_failed)
+
+    def desk_load(self, group: str, fn: Callable[..., Any], *args: Any,
+                  then: Callable[[Any], None]) -> None:
+        """``fn(backend, token, *args)`` in an exclusive thread worker of ``group`` (a newer
+        call cancels the older one's answer); ``then(result)`` on the UI thread."""
+        screen: Any = self
+        app = screen.app
+        backend, token = app.backend, app.session_token
+
+        def run() -> None:
+            try:
+                result = fn(backend, token, *args)
+            except DomainError as error:
+                app.call_from_thread(self.desk_failed, error)
+                return
+            except Exception:  # noqa: BLE001 - never a traceback on screen
+                log.exception("back-office call %s failed", getattr(fn, "__name__", fn))
+                app.call_from_thread(self.desk_failed, None)
+                return
+            app.call_from_thread(self._desk_loaded, then, result)
+
+        screen.run_worker(run, thread=True, exclusive=True, exit_on_error=False, group=group)
+
+    def _desk_loaded(self, then: Callable[[Any], None], result: Any) -> None:
+        if getattr(self, "is_attached", False):
+            then(result)
 
     def open_customer(self, customer_id: int) -> None:
         from screens.backoffice.customer import CustomerScreen

@@ -8,7 +8,7 @@ import datetime as dt
 from typing import Any, ClassVar
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
@@ -213,31 +213,19 @@ class CustomerScreen(AccountActions, KioskScreen):
         return commands
 
     # -- loading --------------------------------------------------------------------------
-    @work(thread=True, exclusive=True, exit_on_error=False, group="desk-view")
     def reload(self) -> None:
-        app: Any = self.app
-        try:
-            view = backoffice.customer_view(app.backend, app.session_token, self.customer_id)
-            role = backoffice.whoami(app.backend, app.session_token).role
-        except DomainError as error:
-            app.call_from_thread(self._failed, error)
-            return
-        except Exception:  # noqa: BLE001 - never a traceback on screen
-            app.call_from_thread(self.desk_failed, None)
-            return
-        app.call_from_thread(self._loaded, view, role)
+        self.desk_load("desk-view", backoffice.customer_view, self.customer_id,
+                       then=self._show)
+        self.desk_load("desk-role", backoffice.whoami, then=self._role)
 
-    def _failed(self, error: DomainError) -> None:
-        self.desk_failed(error)
-        if isinstance(error, NotFound) and self.is_attached:
-            self.app.pop_screen()
-
-    def _loaded(self, view: backoffice.CustomerView, role: str) -> None:
-        if not self.is_attached:
-            return
-        self.role = role
+    def _role(self, agent: backoffice.AgentInfo) -> None:
+        self.role = agent.role
         self.refresh_bindings()
-        self._show(view)
+
+    def desk_failed(self, error: DomainError | None) -> None:
+        super().desk_failed(error)
+        if isinstance(error, NotFound) and self.is_attached and self.view is None:
+            self.app.pop_screen()  # the record is gone
 
     def _show(self, view: backoffice.CustomerView) -> None:
         self.view = view
@@ -401,22 +389,10 @@ class AccountScreen(AccountActions, KioskScreen):
     def palette_commands(self) -> list[tuple[str, Any, str]]:
         return self.account_palette()
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="desk-view")
     def reload(self) -> None:
-        app: Any = self.app
-        try:
-            view = backoffice.account_view(app.backend, app.session_token, self.account_id)
-        except DomainError as error:
-            app.call_from_thread(self.desk_failed, error)
-            return
-        except Exception:  # noqa: BLE001
-            app.call_from_thread(self.desk_failed, None)
-            return
-        app.call_from_thread(self._show, view)
+        self.desk_load("desk-view", backoffice.account_view, self.account_id, then=self._show)
 
     def _show(self, view: backoffice.AccountView) -> None:
-        if not self.is_attached:
-            return
         self.accounts, self.numbers = [view.account], view.numbers
         title = Text(self._(N_("User account")) + " · ", style="bold")
         title.append_text(plain(view.account.name or view.account.username or ""))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.command import Hit, Hits, Provider
@@ -31,7 +31,7 @@ from screens.backoffice.dialogs import InputDialog, NoteDialog
 from screens.customer_numbers import cell
 from screens.widgets import KioskScreen, TranslatedLabel, date_text, plain
 from services import backoffice
-from services.errors import N_, DomainError
+from services.errors import N_
 
 DEBOUNCE = 0.25
 REFRESH = 30.0
@@ -230,21 +230,11 @@ class DeskScreen(DeskMixin, KioskScreen):
         self.run_search(event.value)
         self.query_one("#desk-results", DataTable).focus()
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="desk-search")
     def run_search(self, query: str) -> None:
-        try:
-            hits = backoffice.search(self.app.backend, self.app.session_token, query)  # type: ignore[attr-defined]
-        except DomainError as error:
-            self.app.call_from_thread(self.desk_failed, error)
-            return
-        except Exception:  # noqa: BLE001 - never a traceback on screen
-            self.app.call_from_thread(self.desk_failed, None)
-            return
-        self.app.call_from_thread(self._show_hits, hits, query)
+        self.desk_load("desk-search", backoffice.search, query,
+                       then=lambda hits: self._show_hits(hits, query))
 
     def _show_hits(self, hits: list[backoffice.SearchHit], query: str | None = None) -> None:
-        if not self.is_attached:
-            return
         self._hits = hits
         table = self.query_one("#desk-results", DataTable)
         table.clear()
@@ -273,21 +263,10 @@ class DeskScreen(DeskMixin, KioskScreen):
             self.open_account(int(ident))
 
     # -- queues ---------------------------------------------------------------------------
-    @work(thread=True, exclusive=True, exit_on_error=False, group="desk-counts")
     def load_counts(self) -> None:
-        try:
-            board = backoffice.dashboard(self.app.backend, self.app.session_token)  # type: ignore[attr-defined]
-        except DomainError as error:
-            self.app.call_from_thread(self.desk_failed, error)
-            return
-        except Exception:  # noqa: BLE001
-            self.app.call_from_thread(self.desk_failed, None)
-            return
-        self.app.call_from_thread(self._show_board, board)
+        self.desk_load("desk-counts", backoffice.dashboard, then=self._show_board)
 
     def _show_board(self, board: backoffice.Dashboard) -> None:
-        if not self.is_attached:
-            return
         table = self.query_one("#desk-queues", DataTable)
         row = table.cursor_row
         table.clear()
@@ -322,20 +301,12 @@ class DeskScreen(DeskMixin, KioskScreen):
         self.load_items(self._queue)
         self.query_one("#desk-queue-items", DataTable).focus()
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="desk-items")
     def load_items(self, kind: str) -> None:
-        try:
-            items = backoffice.queue_items(self.app.backend, self.app.session_token, kind)  # type: ignore[attr-defined]
-        except DomainError as error:
-            self.app.call_from_thread(self.desk_failed, error)
-            return
-        except Exception:  # noqa: BLE001
-            self.app.call_from_thread(self.desk_failed, None)
-            return
-        self.app.call_from_thread(self._show_items, kind, items)
+        self.desk_load("desk-items", backoffice.queue_items, kind,
+                       then=lambda items: self._show_items(kind, items))
 
     def _show_items(self, kind: str, items: list[backoffice.QueueItem]) -> None:
-        if not self.is_attached or kind != self._queue:
+        if kind != self._queue:
             return
         self._items = items
         table = self.query_one("#desk-queue-items", DataTable)
