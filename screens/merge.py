@@ -407,8 +407,11 @@ class MergeScreen(KioskScreen):
         self.action_back()
 
     def action_back(self) -> None:
-        """Back to the start page; a customer-number session has none: it ends (log out)."""
-        if self.customer_session:
+        """From the comparison back to the numbers; otherwise back to the start page (a
+        customer-number session has none: it ends, as after logging out)."""
+        if self.query_one("#merge-step-diff").display:
+            self._restart(keep_other=True)
+        elif self.customer_session:
             self.app.logout()
         else:
             self.app.pop_screen()

@@ -5,6 +5,9 @@ from __future__ import annotations
 import threading
 
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from db.models import (
@@ -427,3 +430,31 @@ def test_reverse_too_late(demo, clock) -> None:
     token = amueller(demo)
     second = merge.submit(demo, token, "200001", "200002", PW["200002"], True, CALLER)
     assert second.order_id != result.order_id and not second.already
+
+
+# --------------------------------------------------------------------------- free text
+
+
+@given(number=st.text(max_size=40), credential=st.text(max_size=60))
+@hyp_settings(max_examples=25, deadline=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_any_typed_text_gives_a_domain_error_and_no_secret(sqlite_backend, number,
+                                                          credential) -> None:
+    if not getattr(sqlite_backend, "_demo", False):
+        load_demo(sqlite_backend)
+        sqlite_backend._demo = True
+    token = amueller(sqlite_backend)
+    with pytest.raises((ValidationFailed, AuthFailed, Throttled, NotAllowed, Conflict)):
+        merge.compare(sqlite_backend, token, "200001", number, credential, CALLER)
+    with sqlite_backend.transaction() as db:
+        assert db.scalar(select(func.count(MergeOrder.id))) == 0
+        if len(credential) >= 4:
+            details = [str(e.details) for e in db.scalars(select(AuditEvent))]
+            assert not any(credential in d for d in details if credential not in "200001")
+
+
+@given(identifier=st.text(max_size=40))
+@hyp_settings(max_examples=40, deadline=None)
+def test_customer_number_detection_never_fails(identifier) -> None:
+    looks = customer_login.looks_like_customer_number(identifier)
+    assert not looks or "@" not in identifier

@@ -8,10 +8,12 @@ from pathlib import Path
 from pilot import app_for, login_token, settle, text
 from sqlalchemy import select
 from textual.widgets import DataTable, Input
+from welcome_helpers import make_customer
 
 from db.models import Customer, MergeOrder, SupportRequest
 from screens.merge import MARK_BLOCKS, MARK_DIFFERS, MergeReauthDialog, MergeScreen
-from services import sessions
+from services import customer_login, sessions
+from services.caller import Caller
 from services.demo import load_demo
 
 SIZE = (110, 40)
@@ -151,3 +153,32 @@ async def test_password_is_asked_again_after_five_minutes(sqlite_backend, clock)
         await settle(pilot)
         assert isinstance(app.screen, MergeScreen)
         assert app.screen.query_one("#merge-keep").value == "200001"
+
+
+async def test_customer_session_merge_offers_an_account(sqlite_backend) -> None:
+    hashed = sqlite_backend.hasher.hash("Kundenpasswort-Eins-2026")
+    for number in ("710001", "710002"):
+        make_customer(sqlite_backend, number, last_name="Neumann", first_name="Ida",
+                      postal_code="10115", password_hash=hashed)
+    token = customer_login.login(sqlite_backend, "710001", "Kundenpasswort-Eins-2026",
+                                 Caller()).token
+    app = app_for(sqlite_backend)
+    async with app.run_test(size=SIZE) as pilot:
+        pilot.app.set_session(token)
+        await pilot.app.push_screen(MergeScreen(customer_login=True))
+        await settle(pilot)
+        await proof(pilot, "710002", "Kundenpasswort-Eins-2026")
+        assert all(row[0] == "" for row in diff_rows(app).values())
+        await pilot.press("escape")  # from the comparison back to the numbers
+        await settle(pilot)
+        assert app.screen.query_one("#merge-step-numbers").display
+        await proof(pilot, "710002", "Kundenpasswort-Eins-2026")
+        app.screen.query_one("#merge-submit").press()
+        await settle(pilot)
+        assert app.screen.query_one("#merge-register").display
+        assert "710002" in text(app, "#merge-confirmation")
+        app.screen.query_one("#merge-register").press()
+        await settle(pilot)
+        assert app.screen.query_one("#register-username")
+        assert app.session_token is None
+    assert not sessions.is_customer_session(sqlite_backend, token)
