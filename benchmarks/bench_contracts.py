@@ -8,6 +8,12 @@ from ``push_screen`` until both tables are filled and the screen has refreshed (
 call in its worker thread included). Reports p50/max per account and the ratio of the p50s;
 goal: the 500-contract screen within 3x of the 1-contract screen and without a visible pause
 (well under 0.5 s).
+
+Measured on the shared 2-core dev machine (load average 10-29 from five other engineers' test
+runs), SQLite, 15 rounds: 1 contract p50 545 ms, 500 contracts p50 1209 ms, ratio 2.2x (an
+earlier run: 646 ms / 1152 ms, 1.8x). Of the 500-contract time, the service call is 26 ms
+and filling both tables 30-56 ms; the rest is Textual's mount, layout and first paint, which
+the 1-contract screen pays as well.
 """
 
 from __future__ import annotations
