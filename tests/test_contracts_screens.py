@@ -257,3 +257,21 @@ async def test_kiosk_mode_sends_the_overview_by_mail(sqlite_backend) -> None:
         sent = db.scalars(select(OutboxMail).where(
             OutboxMail.template == "contract_overview")).one()
         assert sent.attachment.startswith(b"%PDF")
+
+
+async def test_language_switch_retranslates_the_lists(sqlite_backend) -> None:
+    load_demo(sqlite_backend)
+    token = login_token(sqlite_backend, "amueller")
+    contracts.link_contract(sqlite_backend, token, {
+        "number": "431177", "birth_date": "05.10.2000", "last_name": "Musterjobber",
+        "postal_code": "34117"}, Caller())
+    app = app_for(sqlite_backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(pilot, token)
+        assert rows(app, "contracts-active")[0][1:5] == ["unbefristet", "431177", "", "AKTIV"]
+        await pilot.press("f2")
+        await settle(pilot)
+        assert rows(app, "contracts-active")[0][:5] == [
+            "01/05/2023", "open-ended", "431177", "", "ACTIVE"]
+        assert "Download subscription overview" in text(app, "#contracts-export")
+        assert "No expired" in text(app, "#contracts-expired-empty")
