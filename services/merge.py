@@ -98,6 +98,7 @@ MSG_NO_REQUEST = N_("This request was not found.")
 MSG_NO_EMAIL = N_("No e-mail address is known for you. Please save the form instead.")
 MSG_NOT_DONE = N_("This merge order cannot be reversed (it was reversed already).")
 MSG_TOO_LATE = N_("A merge can only be reversed within 30 days.")
+MSG_REQUEST_SUBJECT = N_("Merging customer numbers: a signed contract transfer form is needed")
 
 # (field, label msgid, a difference blocks the merge)
 COMPARED: tuple[tuple[str, str, bool], ...] = (
@@ -440,7 +441,18 @@ def _blocked_request(db: DbSession, actor: Actor, caller: Caller, keep: Customer
     audit.record(db, "support_request", actor_id=actor.account_id, customer_id=keep.id,
                  terminal_id=caller.terminal_id, kind=KIND_BLOCKED, reference=request.id,
                  other_number=other.number, now=now)
+    to = actor.email or keep.email
+    if to:
+        language = _language(actor, caller)
+        mail.enqueue(db, to=to, template="support_request_sent", language=language,
+                     params={"name": actor.name, "reference": str(request.id),
+                             "subject": translate(language, MSG_REQUEST_SUBJECT)})
     return request.id
+
+
+def _language(actor: Actor, caller: Caller) -> str:
+    """Mails in the account's language; after a customer-number login in the screen's."""
+    return (actor.language if actor.account_id is not None else caller.language) or "de"
 
 
 def _person(customer: Customer) -> str:
@@ -610,9 +622,8 @@ def _mail_confirmation(db: DbSession, actor: Actor, keep: Customer, other: Custo
     to = actor.email or keep.email
     if not to:
         return False
-    language = caller.language if actor.account_id is None else actor.language
     moved = order.moved
-    mail.enqueue(db, to=to, template="merge_done", language=language or "de",
+    mail.enqueue(db, to=to, template="merge_done", language=_language(actor, caller),
                  params={"name": actor.name, "kept": keep.number, "merged": other.number,
                          "reference": str(order.id),
                          "contracts": str(len(moved["contracts"])),

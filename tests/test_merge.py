@@ -251,6 +251,9 @@ def test_form_by_mail_for_an_account(demo) -> None:
         sent = [m for m in mail.outbox(db) if m.template == "merge_form"][-1]
     assert to == sent.to and sent.attachment.startswith(b"%PDF")
     assert "Contract transfer form" in sent.subject
+    with demo.transaction() as db:
+        queued = [m for m in mail.outbox(db) if m.template == "support_request_sent"]
+    assert len(queued) == 1 and "Vertragsübergabe" in queued[0].body  # amueller: German
 
 
 # --------------------------------------------------------------------------- the order
