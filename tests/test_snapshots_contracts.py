@@ -1,16 +1,21 @@
-"""SVG snapshots of "Vertragsverwaltung" (both lists) and the link dialog (with the
-empty-field messages) in German and English.
+"""SVG snapshots of "Vertragsverwaltung" (both lists), the link dialog (with the
+empty-field messages) and the "Kundenverwaltung" in German and English.
 
 Update after an intended change: ``pytest tests/test_snapshots_contracts.py --snapshot-update``.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from pilot import app_for, login_token, settle
+from sqlalchemy import update
 from textual.pilot import Pilot
 from textual.widgets import Input
 
+from db.models import Customer
+from screens.contract_customer import CustomerDataScreen
 from screens.contracts import ContractsScreen
 from services import contracts
 from services.caller import Caller
@@ -59,3 +64,17 @@ def test_contract_lists(snap_compare, sqlite_backend, language) -> None:
 def test_link_dialog_empty_fields(snap_compare, sqlite_backend, language) -> None:
     assert snap_compare(_app(sqlite_backend, language, linked=False), terminal_size=SIZE,
                         run_before=_dialog_empty_fields)
+
+
+async def _customer_data(pilot: Pilot) -> None:
+    await pilot.app.push_screen(CustomerDataScreen("431177"))
+    await settle(pilot)
+
+
+@pytest.mark.parametrize("language", ["de", "en"])
+def test_customer_data(snap_compare, sqlite_backend, language) -> None:
+    app = _app(sqlite_backend, language, linked=True)
+    with sqlite_backend.transaction() as db:  # "Erfasst am" is fixed for the snapshot
+        db.execute(update(Customer).values(
+            created_at=dt.datetime(2024, 10, 22, 8, 0, tzinfo=dt.UTC), gender="male"))
+    assert snap_compare(app, terminal_size=SIZE, run_before=_customer_data)
