@@ -169,3 +169,37 @@ def test_free_text_never_crashes_the_billing_check(value: str) -> None:
             text = getattr(form, field)
             assert text is None or not any(unicodedata.category(ch) in ("Cc", "Cf")
                                            for ch in text)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(max_size=50), st.sampled_from(["DE", "AT", "CH", "XX", ""]))
+def test_free_text_phone_is_a_number_or_a_field_error(value: str, country: str) -> None:
+    """Any text: a valid number in international format, or ValidationFailed on ``phone``."""
+    try:
+        shown, key = profile._phone_value(value, country)
+    except ValidationFailed as exc:
+        assert set(exc.fields) == {"phone"}
+    else:
+        assert shown.startswith("+") and key.startswith("+") and key[1:].isdigit()
+
+
+def test_free_text_email_never_crashes(sqlite_backend) -> None:
+    """Any text for a further address: added, or a field error on ``email`` — never more."""
+    from sqlalchemy import delete
+
+    load_demo(sqlite_backend)
+    token = login_token(sqlite_backend, "eneu", reauth=False)
+
+    @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.text(max_size=80))
+    def check(value: str) -> None:
+        try:
+            saved = profile.add_email(sqlite_backend, token, value, CALLER)
+        except ValidationFailed as exc:
+            assert set(exc.fields) == {"email"}
+        else:
+            assert len(saved.profile.emails) == 2
+        with sqlite_backend.transaction() as db:
+            db.execute(delete(AccountContact))
+
+    check()
