@@ -3,17 +3,26 @@ you type, the customer view and its actions, the queues, the palette jump."""
 
 from __future__ import annotations
 
+import pytest
 from pilot import app_for, settle, text
 from sqlalchemy import select
 from test_backoffice import AGENT_PW, SUPER_PW, _conflict_request
 
-from db.models import Account, ActivationCode, Customer, OutboxMail, SupportRequest, Throttle
+from db.models import (
+    Account,
+    ActivationCode,
+    Customer,
+    Membership,
+    OutboxMail,
+    SupportRequest,
+    Throttle,
+)
 from screens.backoffice.customer import AccountScreen, CustomerScreen
 from screens.backoffice.desk import DeskScreen
 from screens.backoffice.dialogs import CodeDialog, ConfirmDialog, NoteDialog
 from screens.backoffice.login import AgentLoginScreen
 from screens.welcome import WelcomeScreen
-from services import accounts
+from services import accounts, backoffice
 from services.agents import create_agent
 from services.caller import Caller
 from services.demo import load_demo
@@ -304,3 +313,115 @@ async def test_supervisor_reassigns_a_number(sqlite_backend):
         assert str(app.screen.query_one("#cv-accounts").get_row_at(0)[0]) == "eneu"
     with sqlite_backend.transaction() as db:
         assert db.scalar(select(Customer.number)) is not None
+
+
+async def _queue_row(app, pilot, kind: str) -> None:
+    """Show the queue ``kind`` (F6, cursor on its row)."""
+    await pilot.press("f6")
+    await settle(pilot)
+    queues = app.screen.query_one("#desk-queues")
+    queues.move_cursor(row=list(backoffice.QUEUES).index(kind))
+    await settle(pilot)
+
+
+@pytest.mark.parametrize("kind", backoffice.QUEUES)
+async def test_every_queue_shows_and_closes_its_items(sqlite_backend, clock, kind):
+    load_demo(sqlite_backend)
+    with sqlite_backend.transaction() as db:
+        customer = db.scalar(select(Customer.id).where(Customer.number == "300001"))
+        eneu = db.scalar(select(Account.id).where(Account.username == "eneu"))
+        if kind == backoffice.STALE_ORG:
+            row = Membership(customer_id=customer, account_id=eneu, email_key="erika.neu@example.de",
+                             role="member", state="pending_approval",
+                             created_at=sqlite_backend.now())
+        else:
+            row = SupportRequest(kind=kind, status="open", account_id=eneu, customer_id=customer,
+                                 subject="Please check", details={"note": "[b]x[/b]"},
+                                 created_at=sqlite_backend.now(), updated_at=sqlite_backend.now())
+        db.add(row)
+        db.flush()
+        ident = row.id
+    clock.advance(days=4)
+    app = app_for(sqlite_backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await _desk(app, pilot, sqlite_backend)
+        await _queue_row(app, pilot, kind)
+        items = app.screen.query_one("#desk-queue-items")
+        assert items.row_count == 1 and str(items.get_row_at(0)[2]) == "300001"
+        if kind != backoffice.STALE_ORG:
+            assert "[b]x[/b]" in text(app, "#desk-queue-detail")
+        await pilot.press("ctrl+g")
+        await settle(pilot)
+        app.screen.query_one("#note-text").value = "Kein Nachweis."
+        await pilot.click("#note-submit")
+        await settle(pilot)
+        assert app.screen.query_one("#desk-queue-items").row_count == 0
+    with sqlite_backend.transaction() as db:
+        model = Membership if kind == backoffice.STALE_ORG else SupportRequest
+        assert getattr(db.get(model, ident), "state" if model is Membership else "status") \
+            == "rejected"
+        assert db.scalars(select(OutboxMail.to)).all()[-1] == "erika.neu@example.de"
+
+
+async def test_resend_confirmation_and_end_sessions(sqlite_backend):
+    load_demo(sqlite_backend)
+    user = accounts.login(sqlite_backend, "eneu", "Regenbogen-Kiel-Wasser-2026", Caller()).token
+    with sqlite_backend.transaction() as db:
+        eneu = db.scalar(select(Account).where(Account.username == "eneu"))
+        eneu_id = eneu.id
+    app = app_for(sqlite_backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await _desk(app, pilot, sqlite_backend)
+        app.screen.open_account(eneu_id)
+        await settle(pilot)
+        assert str(app.screen.query_one("#av-account").get_row_at(0)[4]) == "1"
+        await pilot.press("x")
+        await settle(pilot)
+        await pilot.click("#confirm-yes")
+        await settle(pilot)
+        assert str(app.screen.query_one("#av-account").get_row_at(0)[4]) == "0"
+        await pilot.press("v")  # confirmed already: the refusal is shown, nothing sent
+        await settle(pilot)
+        await pilot.click("#confirm-yes")
+        await settle(pilot)
+        with sqlite_backend.transaction() as db:
+            db.get(Account, eneu_id).status = "unverified"
+        await pilot.press("v")
+        await settle(pilot)
+        await pilot.click("#confirm-yes")
+        await settle(pilot)
+    from services import sessions
+    from services.sessions import SessionExpired
+
+    with pytest.raises(SessionExpired):
+        sessions.current(sqlite_backend, user)
+    with sqlite_backend.transaction() as db:
+        assert db.scalars(select(OutboxMail.template).where(
+            OutboxMail.to == "erika.neu@example.de")).all() == ["verify_email"]
+
+
+async def test_supervisor_reverses_a_merge(sqlite_backend):
+    from pilot import login_token
+
+    from services import merge
+
+    load_demo(sqlite_backend)
+    user = login_token(sqlite_backend, "amueller")
+    merge.submit(sqlite_backend, user, "200001", "200002", "Leuchtturm-Sylt-Moewe-17", False,
+                 Caller())
+    app = app_for(sqlite_backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await _desk(app, pilot, sqlite_backend, role="supervisor")
+        app.screen.open_number("200001")
+        await settle(pilot)
+        merges = app.screen.query_one("#cv-merges")
+        assert merges.row_count == 1 and str(merges.get_row_at(0)[5]) == "ja"
+        await pilot.press("z")
+        await settle(pilot)
+        assert "200002" in text(app, "#confirm-question")
+        await pilot.click("#confirm-yes")
+        await settle(pilot)
+        assert str(app.screen.query_one("#cv-merges").get_row_at(0)[5]) == "nein"
+    with sqlite_backend.transaction() as db:
+        assert db.scalar(select(Customer.merged_into_id).where(
+            Customer.number == "200002")) is None

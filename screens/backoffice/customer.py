@@ -87,7 +87,7 @@ def account_cells(screen: Any, row: backoffice.AccountRow) -> list[Text]:
     if row.login_frozen and row.status != "locked":
         status += " *"
     return [cell(row.username, 16), cell(row.email, 26), cell(row.name, 20), cell(status, 10),
-            cell(row.open_sessions, 8),
+            cell(str(row.open_sessions), 8),
             date_text(screen, row.last_login_at) if row.last_login_at else Text("")]
 
 

@@ -364,9 +364,17 @@ class DeskScreen(DeskMixin, KioskScreen):
             return
         run(item)
 
+    def _request_only(self, item: backoffice.QueueItem) -> bool:
+        """Organisation requests are approved (resolve) or rejected, not taken or commented."""
+        if item.kind == backoffice.STALE_ORG:
+            self.app.notify(self._(N_("Organisation requests are approved (resolve) or "
+                                      "rejected directly.")), markup=False)
+            return False
+        return True
+
     def action_take(self) -> None:
         def run(item: backoffice.QueueItem) -> None:
-            if item.kind == backoffice.STALE_ORG:
+            if not self._request_only(item):
                 return
             self.desk_call(backoffice.take, item.id, done=N_("You took request {number}."),
                            params={"number": item.id}, then=lambda _result: self.load_counts())
@@ -375,7 +383,7 @@ class DeskScreen(DeskMixin, KioskScreen):
 
     def action_comment(self) -> None:
         def run(item: backoffice.QueueItem) -> None:
-            if item.kind == backoffice.STALE_ORG:
+            if not self._request_only(item):
                 return
 
             def save(text: str | None) -> None:
