@@ -39,7 +39,7 @@ from services.errors import N_, DomainError, NotFound
 
 TABS = (("org-tab-requests", N_("Requests")), ("org-tab-members", N_("Members")))
 REQUEST_COLUMNS = (("name", N_("Name"), 24), ("email", N_("E-mail address"), 30),
-                   ("number", N_("Customer number"), 15), ("since", N_("Received on"), 12))
+                   ("number", N_("Customer number"), 15), ("since", N_("Received on"), 14))
 MEMBER_COLUMNS = (("name", N_("Name"), 24), ("email", N_("E-mail address"), 30),
                   ("role", N_("Role"), 12), ("state", N_("Status"), 28))
 
@@ -201,6 +201,8 @@ class OrganisationScreen(KioskScreen):
                               total=page.total, first=first + 1, last=first + len(page.items))
         else:
             label.set_message(N_("There are no open requests."))
+        for button_id in ("#org-approve", "#org-reject"):
+            self.query_one(button_id).disabled = not page.items
         self.query_one("#org-prev-page").disabled = len(self.pages) == 1
         self.query_one("#org-next-page").disabled = page.next_after is None
 

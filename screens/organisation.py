@@ -50,11 +50,15 @@ TERMS_TEXT = N_(
 FORM_CSS: ClassVar[list[str]] = ["forms.tcss", "organisation.tcss"]
 
 
-def _focus_first_error(screen: Screen[Any], error: DomainError, ids: dict[str, str]) -> None:
+def _focus_first_error(screen: Screen[Any], error: DomainError, ids: dict[str, str],
+                       fallback: str | None = None) -> None:
+    """Focus the first field at fault, else ``fallback`` (the focus is always the same)."""
     for name in error.fields:
         if name in ids:
             screen.query_one(f"#{ids[name]}").focus()
             return
+    if fallback:
+        screen.query_one(f"#{fallback}").focus()
 
 
 class _OrgForm(KioskScreen):
@@ -74,7 +78,8 @@ class _OrgForm(KioskScreen):
     def _failed(self, error: DomainError) -> None:
         self._busy(False)
         show_domain_error(self, error, field_ids=self.FIELD_IDS)
-        _focus_first_error(self, error, self.FIELD_IDS)
+        _focus_first_error(self, error, self.FIELD_IDS,
+                           next(iter(self.FIELD_IDS.values()), None))
 
     def _require(self, *widget_ids: str) -> bool:
         missing = [w for w in widget_ids if not self._value(w).strip()]
@@ -92,7 +97,7 @@ class OrgRegisterScreen(_OrgForm):
     """E-mail, customer number and postal code of the company account."""
 
     FIELD_IDS: ClassVar[dict[str, str]] = {
-        "email": "orgreg-email", "customer_number": "orgreg-customer-number",
+        "customer_number": "orgreg-customer-number", "email": "orgreg-email",
         "postal_code": "orgreg-postal-code"}
 
     def compose(self) -> ComposeResult:
