@@ -173,19 +173,23 @@ def in_browser_session(server: list[str], env: dict[str, str], port: int, marker
         _stop(process)
 
 
-# Where the kiosk's memory goes: what importing each costs in a fresh process (RSS growth).
-WHERE = ("textual.app", "sqlalchemy", "pydantic_settings", "schwifty", "phonenumbers",
-         "babel.dates", "argon2", "services.backend", "tui.app")
+# Where the kiosk's memory goes beyond the bare app: imported one after the other into one
+# fresh interpreter that has textual.app already, the RSS growth of each step.
+WHERE = ("textual.app", "pydantic", "pydantic_settings", "sqlalchemy", "sqlalchemy.orm",
+         "argon2", "babel.dates", "email_validator", "schwifty", "phonenumbers",
+         "services.backend", "services.accounts", "tui.app", "screens.home")
 
 
-def import_cost_kib(module: str, env: dict[str, str]) -> int:
-    code = ("import os, re\n"
+def import_costs_kib(env: dict[str, str]) -> list[tuple[str, int]]:
+    code = ("import os, re, sys\n"
             "rss = lambda: int(re.search(r'VmRSS:\\s+(\\d+)', "
             "open(f'/proc/{os.getpid()}/status').read()).group(1))\n"
-            f"before = rss()\nimport {module}\nprint(rss() - before)")
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+            "last = rss()\n"
+            "for name in sys.argv[1:]:\n"
+            "    __import__(name); now = rss(); print(name, now - last); last = now\n")
+    done = subprocess.run([sys.executable, "-c", code, *WHERE], env=env, capture_output=True,
                           text=True, check=True)
-    return int(done.stdout)
+    return [(name, int(kib)) for name, kib in (line.split() for line in done.stdout.splitlines())]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -219,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
                            f"{sys.executable} {bare}"]
         bare_web, bare_server = in_browser_session(bare_server_cmd, env, port, marker,
                                                    args.settle, str(bare))
-        costs = {module: import_cost_kib(module, env) for module in WHERE}
+        costs = import_costs_kib(env)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -235,10 +239,9 @@ def main(argv: list[str] | None = None) -> int:
           f"against the bare app in a terminal {kiosk_web / bare_tty:.2f}x")
     print(f"server processes (once per installation): kiosk serve {mib(kiosk_server)}, "
           f"bare textual-serve {mib(bare_server)}")
-    print("where it goes (RSS growth of importing it alone into a fresh interpreter; "
-          "shared parts overlap):")
-    for module, kib in costs.items():
-        print(f"  {module:20} {mib(kib)}")
+    print("where it goes (imported one after the other into one fresh interpreter):")
+    for module, kib in costs:
+        print(f"  + {module:20} {mib(kib)}")
     return 0
 
 
