@@ -322,9 +322,10 @@ def request_link_support(backend: Backend, token: str | None, code: str, number:
     the same kind for the same account and number is not duplicated.
     """
     code, number = _validate(code, number)
-    info = sessions.require_recent_auth(backend, token)
     now = backend.now()
     with backend.transaction() as db:
+        session_row, account = sessions.live_recent(db, backend, token)
+        info = sessions.info(session_row, account)
         found, codes, _states = _locked_and_limited(db, backend, info, caller, number)
         customer, _row = _verify(db, backend, info, caller, code, number, found, codes)
         kind = _conflict(db, info.account_id, customer)
@@ -337,8 +338,6 @@ def request_link_support(backend: Backend, token: str | None, code: str, number:
             SupportRequest.customer_id == customer.id)).first()
         if existing is not None:
             return SupportResult(reference=existing.id, params={"reference": str(existing.id)})
-        account = db.get(Account, info.account_id)
-        assert account is not None
         details: dict[str, object] = {
             "customer_number": customer.number, "customer_type": customer.type,
             "customer_name": _display_name(customer), "customer_address": _address(customer),
@@ -376,12 +375,12 @@ def request_link_support(backend: Backend, token: str | None, code: str, number:
 
 def linked_numbers(backend: Backend, token: str | None) -> list[LinkedNumber]:
     """The numbers linked to the session's account, oldest link first."""
-    info = sessions.current(backend, token)
     with backend.transaction() as db:
+        _row, account = sessions.live(db, backend, token)
         rows = db.execute(
             select(Customer, CustomerLink).join(CustomerLink,
                                                 CustomerLink.customer_id == Customer.id)
-            .where(CustomerLink.account_id == info.account_id)
+            .where(CustomerLink.account_id == account.id)
             .order_by(CustomerLink.linked_at, CustomerLink.id)).all()
         return [_linked(customer, link) for customer, link in rows]
 
