@@ -584,9 +584,11 @@ def submit(backend: Backend, token: str | None, keep: str, other: str, credentia
     keep_n, other_n = _validate(keep, other, credential)
     now = backend.now()
     with backend.transaction() as db:
+        # Lock first: on SQLite the write lock must be the transaction's first statement,
+        # or a second terminal that read before the first one committed could not write.
+        _lock_pair(db, backend, (keep_n, other_n))
         actor = _actor(db, backend, token, recent=True)
         _check_limits(db, actor, caller, other_n, now)
-        _lock_pair(db, backend, (keep_n, other_n))
         other_c = _prove(db, backend, actor, caller, _load(db, other_n), other_n, credential)
         keep_c = _load(db, keep_n)
         if keep_c is not None and other_c.merged_into_id == keep_c.id:

@@ -323,11 +323,11 @@ def test_failure_in_the_middle_leaves_both_records(demo, monkeypatch) -> None:
     assert snapshot(demo) != before
 
 
-def test_two_terminals_submit_the_same_pair_once(demo) -> None:
+def test_four_terminals_submit_the_same_pair_once(demo) -> None:
     add_holdings(demo, "200002", 20)
-    tokens = [amueller(demo, f"kiosk-{i}") for i in range(2)]
+    tokens = [amueller(demo, f"kiosk-{i}") for i in range(4)]
     results, errors = [], []
-    barrier = threading.Barrier(2)
+    barrier = threading.Barrier(4)
 
     def run(token: str, terminal: str) -> None:
         barrier.wait()
@@ -345,7 +345,7 @@ def test_two_terminals_submit_the_same_pair_once(demo) -> None:
         thread.join()
     assert not errors
     assert len({r.order_id for r in results}) == 1
-    assert sorted(r.already for r in results) == [False, True]
+    assert sorted(r.already for r in results) == [False, True, True, True]
     with demo.transaction() as db:
         assert db.scalar(select(func.count(MergeOrder.id))) == 1
     assert owned(demo, Contract, "200001") == 20
