@@ -9,7 +9,7 @@ number with its customer password, and ``--items`` contracts and licence keys, o
 counters, row locks on both records, the proof (one argon2id run with the configured
 parameters), comparison, the moves, the ``MergeOrder`` with every moved id, audit and mail —
 alternating big and empty so both see the same conditions. Prints the median of each and the
-ratio big/empty (goal: <= 20).
+ratio big/empty (goal: <= 20), and the moves alone (``merge._execute``, rolled back).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from db.engine import make_engine
 from db.migrate import upgrade
@@ -95,6 +95,24 @@ def _timed(backend: Backend, pair: tuple[str, str, str], items: int) -> float:
     return elapsed
 
 
+def _moves_only(backend: Backend, pair: tuple[str, str, str]) -> float:
+    """Only the moves and the mark (``merge._execute``), rolled back: the part that grows."""
+    _token, keep, other = pair
+    db = backend.sessions()
+    try:
+        with db.begin():
+            keep_c, other_c = (db.scalars(select(Customer).where(Customer.number == n)).one()
+                               for n in (keep, other))
+            start = time.perf_counter()
+            merge._execute(db, keep_c, other_c, True, backend.now())
+            db.flush()
+            elapsed = time.perf_counter() - start
+            db.rollback()
+    finally:
+        db.close()
+    return elapsed
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_merge")
     parser.add_argument("--items", type=int, default=1000,
@@ -106,13 +124,18 @@ def main(argv: list[str] | None = None) -> int:
         backend = _backend(args.db, Path(tmp))
         pairs = Pairs(backend)
         _timed(backend, pairs.make(0), 0)  # warm up
-        big, empty = [], []
+        big, empty, moves_big, moves_empty = [], [], [], []
         for _ in range(args.rounds):
             empty.append(_timed(backend, pairs.make(0), 0))
             big.append(_timed(backend, pairs.make(args.items), args.items))
+            moves_empty.append(_moves_only(backend, pairs.make(0)))
+            moves_big.append(_moves_only(backend, pairs.make(args.items)))
         backend.dispose()
     big_t, empty_t = statistics.median(big), statistics.median(empty)
     print(f"database: {args.db or 'SQLite (fresh file)'}; {args.rounds} rounds; one thread")
+    print(f"moves alone (rolled back): none {statistics.median(moves_empty) * 1000:.1f} ms, "
+          f"{args.items:,}+{args.items:,} {statistics.median(moves_big) * 1000:.1f} ms "
+          "(the rest of an order is the proof's argon2id run, locks, audit and mail)")
     print(f"merge of a number with nothing:                    {empty_t * 1000:8.1f} ms")
     print(f"merge of a number with {args.items:,} contracts + {args.items:,} licences: "
           f"{big_t * 1000:8.1f} ms")
