@@ -732,9 +732,9 @@ def pending_requests(backend: Backend, token: str | None, customer_id: int, *,
                         Account.first_name, Account.last_name, Account.email)
                  .outerjoin(Account, Account.id == Membership.account_id).where(*where))
         if after is not None:
-            query = query.where(or_(Membership.created_at > after[0],
-                                    and_(Membership.created_at == after[0],
-                                         Membership.id > after[1])))
+            # the first condition is the index range; the second skips the rows already seen
+            query = query.where(Membership.created_at >= after[0],
+                                or_(Membership.created_at > after[0], Membership.id > after[1]))
         rows = db.execute(query.order_by(Membership.created_at, Membership.id)
                           .limit(limit + 1)).all()
         total = db.scalar(select(func.count()).select_from(Membership).where(*where)) \
