@@ -560,10 +560,10 @@ def _stale(now: dt.datetime) -> tuple[Any, ...]:
 
 def queue_items(backend: Backend, token: str | None, kind: str) -> list[QueueItem]:
     """The open items of one queue, oldest first."""
-    if kind not in QUEUES:
-        raise NotFound(MSG_NO_REQUEST)
     with backend.transaction() as db:
         agent_session(db, backend, token)
+        if kind not in QUEUES:
+            raise NotFound(MSG_NO_REQUEST)
         names = _account_names(db)
         if kind == STALE_ORG:
             rows = db.scalars(select(Membership).where(*_stale(backend.now()))
