@@ -28,7 +28,7 @@ CHROMEDRIVER = Path("/usr/bin/chromedriver")
 REPO = Path(__file__).resolve().parent.parent
 PASSWORD = "Zwei Kaffee bitte, schwarz und heiss"
 
-pytestmark = pytest.mark.skipif(
+needs_chromium = pytest.mark.skipif(
     not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
     reason="headless browser test needs Debian's chromium and chromium-driver "
            "(apt-get install -y chromium chromium-driver; .ci/run installs them)",
@@ -239,6 +239,7 @@ def _confirmation_code(server: Served, email: str) -> str:
     return codes[-1]
 
 
+@needs_chromium
 def test_register_confirm_and_login_in_a_browser(served, open_browser) -> None:
     from selenium.webdriver.common.keys import Keys
 
@@ -273,6 +274,7 @@ def test_register_confirm_and_login_in_a_browser(served, open_browser) -> None:
     assert "Traceback" not in server.log_text()
 
 
+@needs_chromium
 def test_each_browser_session_has_its_own_process_kiosk_mode_and_idle_wipe(
         served, open_browser) -> None:
     from selenium.webdriver.common.keys import Keys
@@ -301,3 +303,31 @@ def test_each_browser_session_has_its_own_process_kiosk_mode_and_idle_wipe(
         second.keys("x", pause=1.0)  # someone keeps typing in the other session
     assert "Customer type" in second.screen(), second.screen()
     assert "Traceback" not in server.log_text()
+
+
+def test_session_command_and_public_url() -> None:
+    """What every browser session runs, and the address the page connects back to."""
+    import shlex
+
+    from tui.serve import ServeOptions, app_command
+
+    options = ServeOptions(database_url="sqlite:////srv/kiosk data/kiosk.db", kiosk_mode=True,
+                           language="en", idle_timeout=90)
+    assert shlex.split(app_command(options)) == [
+        sys.executable, "-m", "tui.cli", "--db", "sqlite:////srv/kiosk data/kiosk.db",
+        "--lang", "en", "--kiosk", "--idle-timeout", "90"]
+    assert shlex.split(app_command(ServeOptions())) == [sys.executable, "-m", "tui.cli"]
+    assert ServeOptions(host="0.0.0.0", port=8080).resolved_public_url == "http://0.0.0.0:8080"
+    assert ServeOptions(host="::1").resolved_public_url == "http://[::1]:8000"
+    assert ServeOptions(public_url="https://kiosk.example.org/").resolved_public_url == \
+        "https://kiosk.example.org"
+
+
+def test_serve_refuses_a_bad_port_and_an_unreachable_database(tmp_path, capsys) -> None:
+    from tui.cli import main
+
+    assert main(["serve", "--port", "70000"]) == 2
+    assert "70000" in capsys.readouterr().err
+    missing = f"sqlite:///{tmp_path / 'no' / 'such' / 'kiosk.db'}"
+    assert main(["serve", "--db", missing, "--port", str(_free_port())]) == 2
+    assert "does not exist" in capsys.readouterr().err
