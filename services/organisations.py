@@ -43,6 +43,7 @@ from services import audit, mail, sessions, throttle
 # The e-mail code machinery of the accounts service (digests bound to account and purpose,
 # single use, five tries, carried counts): reused here rather than copied.
 from services.accounts import (
+    MAX_CODE_TRIES,
     MSG_CODE_INVALID,
     MSG_CONFIRM,
     MSG_CONTROL,
@@ -56,6 +57,7 @@ from services.accounts import (
 )
 from services.accounts import _check_code as check_code
 from services.accounts import _issue_token as issue_token
+from services.accounts import _link_digest as link_digest
 from services.accounts import _postal_key as postal_key
 from services.accounts import _raise_after_commit as raise_after_commit
 from services.accounts import _request_allowed as request_allowed
@@ -590,27 +592,59 @@ def redeem_code(backend: Backend, email: str, code: str, caller: Caller) -> Code
                          customer_id=membership.customer_id, terminal_id=caller.terminal_id,
                          purpose=purpose, now=now)
             raise_after_commit(db, invalid)
-        customer = db.get(Customer, membership.customer_id)
-        assert customer is not None
-        result = CodeResult(stage="complete", email=account.email or "",
-                            company=_company_name(customer))
-        if purpose == PURPOSE_CONFIRM:
-            membership.state = "pending_approval"
-            membership.created_at = now
-            account.verified_at = now
-            count = _notify_super_admins(db, backend, customer, "org_request_notify",
-                                         {"applicant": _name(account),
-                                          "email": account.email or ""})
-            audit.record(db, "org_request_confirmed", actor_id=account.id,
-                         customer_id=customer.id, terminal_id=caller.terminal_id,
-                         notified=count, now=now)
-            result.stage = "waiting"
-            result.message = MSG_WAITING
-            return result
-        result.finish, _link = issue_token(db, backend, account, PURPOSE_FINISH)
-        audit.record(db, "org_completion_started", actor_id=account.id, customer_id=customer.id,
-                     terminal_id=caller.terminal_id, now=now)
+        return _code_accepted(db, backend, account, membership, purpose, caller)
+
+
+def redeem_link(backend: Backend, link_token: str, caller: Caller) -> CodeResult:
+    """The web variant of ``redeem_code``: the token from the mailed link ("Bestätigen")."""
+    now = backend.now()
+    with backend.transaction() as db:
+        token = db.scalars(select(EmailToken).where(
+            EmailToken.link_digest == link_digest(backend, link_token or ""))).first()
+        account = db.get(Account, token.account_id) if token is not None else None
+        found = _stub_and_membership(db, account.email or "") if account is not None else None
+        purpose = None
+        if found is not None:
+            purpose = PURPOSE_CONFIRM if found[1].state == "pending_email" else PURPOSE_COMPLETE
+        if (token is None or found is None or found[1].state == "pending_approval"
+                or token.purpose != purpose or token.expires_at <= now
+                or token.failed_attempts >= MAX_CODE_TRIES
+                or db.execute(update(EmailToken).where(
+                    EmailToken.id == token.id, EmailToken.used_at.is_(None),
+                    EmailToken.revoked_at.is_(None)).values(used_at=now)).rowcount != 1):
+            audit.record(db, "org_code", outcome="failed", terminal_id=caller.terminal_id,
+                         via="link", now=now)
+            raise_after_commit(db, ValidationFailed(MSG_CODE_INVALID,
+                                                    fields={"code": MSG_CODE_INVALID}))
+        assert found is not None and purpose is not None
+        return _code_accepted(db, backend, found[0], found[1], purpose, caller)
+
+
+def _code_accepted(db: DbSession, backend: Backend, account: Account, membership: Membership,
+                   purpose: str, caller: Caller) -> CodeResult:
+    """After a valid code or link: confirmed (to the super admins) or completion started."""
+    now = backend.now()
+    customer = db.get(Customer, membership.customer_id)
+    assert customer is not None
+    result = CodeResult(stage="complete", email=account.email or "",
+                        company=_company_name(customer))
+    if purpose == PURPOSE_CONFIRM:
+        membership.state = "pending_approval"
+        membership.created_at = now
+        account.verified_at = now
+        count = _notify_super_admins(db, backend, customer, "org_request_notify",
+                                     {"applicant": _name(account),
+                                      "email": account.email or ""})
+        audit.record(db, "org_request_confirmed", actor_id=account.id,
+                     customer_id=customer.id, terminal_id=caller.terminal_id,
+                     notified=count, now=now)
+        result.stage = "waiting"
+        result.message = MSG_WAITING
         return result
+    result.finish, _link = issue_token(db, backend, account, PURPOSE_FINISH)
+    audit.record(db, "org_completion_started", actor_id=account.id, customer_id=customer.id,
+                 terminal_id=caller.terminal_id, now=now)
+    return result
 
 
 def resend_code(backend: Backend, email: str, caller: Caller) -> Result:
@@ -994,6 +1028,7 @@ __all__ = [
     "my_organisations",
     "pending_requests",
     "redeem_code",
+    "redeem_link",
     "remove_member",
     "resend_code",
     "submit_registration",

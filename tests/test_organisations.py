@@ -476,3 +476,20 @@ def test_company_form_validation_never_crashes(number, postal, email) -> None:
         assert set(exc.fields) <= {"email", "customer_number", "postal_code"}
     else:
         assert form.customer_number and form.postal_code
+
+
+def test_links_on_the_web_work_once(demo) -> None:
+    organisations.submit_registration(demo, APPLICANT, CALLER)
+    link = last_mail(demo, "org_confirm").params["link"].rsplit("/", 1)[1]
+    assert organisations.redeem_link(demo, link, CALLER).stage == "waiting"
+    with pytest.raises(ValidationFailed):
+        organisations.redeem_link(demo, link, CALLER)
+    with pytest.raises(ValidationFailed):
+        organisations.redeem_link(demo, "made-up-token", CALLER)
+    token = login(demo)
+    cid = company_id(demo)
+    request = organisations.pending_requests(demo, token, cid).items[0]
+    organisations.decide(demo, token, cid, request.id, True, None, CALLER)
+    link = last_mail(demo, "org_complete").params["link"].rsplit("/", 1)[1]
+    started = organisations.redeem_link(demo, link, CALLER)
+    assert started.stage == "complete" and started.finish
