@@ -24,6 +24,13 @@ QUEUE_NAMES = {
 }
 
 
+#: Subjects other flows store in English on their requests (shown translated).
+KNOWN_SUBJECTS = (
+    N_("Customer number already assigned to another user"),
+    N_("Account already has a customer number of this type"),
+)
+
+
 def queue_label(node: Any, kind: str) -> str:
     return node._(QUEUE_NAMES.get(kind, kind))  # type: ignore[no-any-return]
 

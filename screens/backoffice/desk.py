@@ -48,10 +48,9 @@ MATCHED = {
     "email": N_("E-mail address"), "contract": N_("Contract number"),
     "username": N_("User name"),
 }
-ITEM_COLUMNS = (
-    ("id", N_("No."), 6), ("status", N_("Status"), 10), ("number", N_("Customer number"), 15),
-    ("account", N_("User"), 24), ("subject", N_("Subject"), 30), ("created", N_("Received"), 11),
-    ("assigned", N_("Agent"), 12),
+ITEM_COLUMNS = (  # the subject, the details and the comments show below the table
+    ("id", N_("No."), 5), ("status", N_("Status"), 10), ("number", N_("Customer number"), 12),
+    ("account", N_("User"), 18), ("created", N_("Received"), 10),
 )
 STATUS = {"open": N_("open"), "taken": N_("taken")}
 SERIES = (
@@ -146,8 +145,8 @@ class DeskScreen(DeskMixin, KioskScreen):
                 table.add_column(self._(msgid), key=key, width=width)
         queues = self.query_one("#desk-queues", DataTable)
         queues.clear(columns=True)
-        queues.add_column(self._(N_("Queue")), key="queue", width=30)
-        queues.add_column(self._(N_("Open")), key="count", width=6)
+        queues.add_column(self._(N_("Queue")), key="queue", width=34)
+        queues.add_column(self._(N_("Open")), key="count", width=5)
 
     def refresh_texts(self) -> None:
         super().refresh_texts()
@@ -271,7 +270,7 @@ class DeskScreen(DeskMixin, KioskScreen):
         row = table.cursor_row
         table.clear()
         for kind in backoffice.QUEUES:
-            table.add_row(cell(queue_label(self, kind), 30), Text(str(board.queues[kind])),
+            table.add_row(cell(queue_label(self, kind), 34), Text(str(board.queues[kind])),
                           key=kind)
         if table.row_count:
             table.move_cursor(row=min(max(row, 0), table.row_count - 1))
@@ -314,12 +313,10 @@ class DeskScreen(DeskMixin, KioskScreen):
         table.clear()
         for item in items:
             table.add_row(
-                cell(item.id, 6), cell(self._(STATUS.get(item.status, item.status)), 10),
-                cell(item.customer_number, 15),
-                cell(item.account_name or item.account_email, 24),
-                cell(self._(item.subject) if item.subject else "", 30),
-                date_text(self, item.created_at), cell(item.assigned_to, 12),
-                key=str(item.id))
+                cell(str(item.id), 5), cell(self._(STATUS.get(item.status, item.status)), 10),
+                cell(item.customer_number, 12),
+                cell(item.account_name or item.account_email, 18),
+                date_text(self, item.created_at), key=str(item.id))
         if items:
             table.move_cursor(row=min(max(row, 0), len(items) - 1))
         self._show_detail()
@@ -347,8 +344,12 @@ class DeskScreen(DeskMixin, KioskScreen):
             detail.update(Text(self._(N_("No open requests in this queue."))))
             return
         text = Text()
-        text.append(f"{self._(N_('Request'))} {item.id} · {queue_label(self, item.kind)}\n",
-                    style="bold")
+        title = self._(N_("Request {number}"), number=item.id)
+        text.append(f"{title} · {queue_label(self, item.kind)}\n", style="bold")
+        if item.subject:
+            text.append_text(plain(self._(item.subject) + "\n"))
+        if item.assigned_to:
+            text.append_text(plain(self._(N_("Taken by {agent}"), agent=item.assigned_to) + "\n"))
         for key, value in item.details:
             text.append_text(plain(f"{key}: {value}\n"))
         for note in item.comments:
