@@ -321,7 +321,7 @@ class CustomerScreen(AccountActions, KioskScreen):
             return
         app: Any = self.app
 
-        def find(value: str) -> int:
+        def find(value: str) -> tuple[int, str]:
             choices = backoffice_actions.linked_account_choices(app.backend, app.session_token,
                                                                 value)
             if len(choices) != 1:
@@ -329,16 +329,18 @@ class CustomerScreen(AccountActions, KioskScreen):
                                   "one user account."), fields={"value": N_(
                                       "Please enter the exact user name or e-mail address of "
                                       "one user account.")})
-            return choices[0][0]
+            return choices[0]
 
-        def chosen(account_id: int | None) -> None:
-            if account_id is None:
+        def chosen(choice: tuple[int, str] | None) -> None:
+            if choice is None:
                 return
-            self._confirm(N_("Move the customer number {number} to the account you chose? "
-                             "Both users are told by mail."),
+            account_id, label = choice
+            self._confirm(N_("Move the customer number {number} to {user}? Both users are "
+                             "told by mail."),
                           lambda: self.desk_call(backoffice_actions.reassign_number,
                                                  self.customer_id, account_id,
-                                                 then=lambda _result: self.reload()))
+                                                 then=lambda _result: self.reload()),
+                          {"user": label})
 
         app.push_screen(InputDialog(N_("Reassign the customer number"),
                                     N_("User name or e-mail address of the new account"),
