@@ -96,6 +96,8 @@ MAX_REASON = 500
 HOUSEKEEPING_BATCH = 500
 #: States in which a person is (or is becoming) part of the company.
 LIVE_STATES = ("pending_email", "pending_approval", "approved", "invited", "active")
+#: Account states of a person whose organisation registration is not complete (no login).
+STUB_STATES = ("pending_approval", "invited")
 #: States shown in the member list.
 MEMBER_STATES = ("approved", "invited", "active")
 ACTION_CHECK = "org_register"
@@ -380,14 +382,14 @@ def _notify_super_admins(db: DbSession, backend: Backend, customer: Customer, te
 
 
 def _drop_stub(db: DbSession, membership: Membership) -> None:
-    """Forget the stub account of an applicant who never completed (no password yet)."""
+    """Forget the stub account of an applicant who never completed the registration."""
     account_id = membership.account_id
     membership.account_id = None
     if account_id is None:
         return
     db.flush()
     account = db.get(Account, account_id)
-    if account is None or account.password_hash is not None or account.status == "active":
+    if account is None or account.status not in STUB_STATES:
         return
     if db.scalar(select(Membership.id).where(Membership.account_id == account_id)):
         return
@@ -400,8 +402,7 @@ def _drop_stub(db: DbSession, membership: Membership) -> None:
 def _stub_and_membership(db: DbSession, address: str) -> tuple[Account, Membership] | None:
     """The stub account of an applicant and its live membership, else None."""
     account = db.scalars(select(Account).where(Account.email_key == email_key(address))).first()
-    if (account is None or account.password_hash is not None
-            or account.status not in ("pending_approval", "invited")):
+    if account is None or account.status not in STUB_STATES:
         return None
     membership = db.scalars(select(Membership).where(
         Membership.account_id == account.id,
@@ -862,7 +863,7 @@ def add_contact(backend: Backend, token: str | None, customer_id: int,
             membership.decided_at = now
             membership.created_at = now
             account = db.scalars(select(Account).where(Account.email_key == key)).first()
-            if account is not None and account.password_hash is not None:
+            if account is not None and account.status not in STUB_STATES:
                 membership.account_id = account.id
                 membership.state = "active"
                 mail.enqueue(db, to=account.email or form.email, template="org_added",
@@ -950,7 +951,7 @@ def remove_member(backend: Backend, token: str | None, customer_id: int, members
         target.decided_by_id = admin.id
         target.decided_at = now
         ended = sessions.end_all(db, account.id, "membership_removed", now) if account else 0
-        if account is not None and account.password_hash is None:
+        if account is not None and account.status in STUB_STATES:
             _drop_stub(db, target)
         audit.record(db, "org_member_removed", actor_id=admin.id, customer_id=customer_id,
                      terminal_id=row.terminal_id, membership_id=target.id, sessions=ended,
