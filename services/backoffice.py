@@ -14,7 +14,7 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, literal, or_, select, union_all
 from sqlalchemy.orm import Session as DbSession
 
 from db.models import (
@@ -192,23 +192,32 @@ def search(backend: Backend, token: str | None, query: str) -> list[SearchHit]:
         if len(text) < MIN_QUERY:
             return []
         matched: dict[int, str] = {}
-        for criterion, statement in customer_search_statements(db, text):
-            for cid in db.scalars(statement):
-                matched.setdefault(cid, criterion)
+        for criterion, cid in db.execute(_union(customer_search_statements(db, text))):
+            matched.setdefault(cid, criterion)
         order = {cid: i for i, cid in enumerate(matched)}  # criteria order, then index order
         hits = sorted((_customer_hit(c, matched[c.id]) for c in
                        db.scalars(select(Customer).where(Customer.id.in_(list(matched))))),
                       key=lambda h: order[h.id])
         accounts: dict[int, str] = {}
-        for criterion, statement in account_search_statements(db, text):
-            for aid in db.scalars(statement):
-                accounts.setdefault(aid, criterion)
+        for criterion, aid in db.execute(_union(account_search_statements(db, text))):
+            accounts.setdefault(aid, criterion)
         for account in db.scalars(select(Account).where(Account.id.in_(list(accounts)))):
             hits.append(SearchHit(kind="account", id=account.id, name=sessions.display_name(account),
                                   postal_code=account.postal_code, city=account.city,
                                   email=account.email, status=account.status,
                                   matched=accounts[account.id]))
         return hits
+
+
+def _union(statements: list[tuple[str, Any]]) -> Any:
+    """All criteria in one round trip: (criterion, id) rows, each part still its own index
+    range scan with its own LIMIT (wrapped as subqueries, which SQLite needs for that)."""
+    parts = []
+    for criterion, statement in statements:
+        sub = statement.subquery()
+        parts.append(select(literal(criterion).label("criterion"),
+                            list(sub.c)[0].label("id")))
+    return union_all(*parts)
 
 
 def _customer_hit(customer: Customer, criterion: str) -> SearchHit:
