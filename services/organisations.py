@@ -726,13 +726,17 @@ def complete_registration(backend: Backend, email: str, finish: str, data: Mappi
 
 
 def _admin(db: DbSession, backend: Backend, token: str | None, customer_id: int,
-           roles: tuple[str, ...] = ADMIN_ROLES, *, recent: bool = False
+           roles: tuple[str, ...] = ADMIN_ROLES, *, recent: bool = False, lock: bool = False
            ) -> tuple[Session, Account, Membership]:
-    """The session's account and its active admin membership of ``customer_id``."""
+    """The session's account and its active admin membership of ``customer_id``. With
+    ``lock``, changes to the company's members are serialised first, so the admin's own
+    membership is read after any change that committed meanwhile."""
     row, account = (sessions.live_recent if recent else sessions.live)(db, backend, token)
+    if lock:
+        _lock_company(db, backend, customer_id)
     membership = db.scalars(select(Membership).where(
         Membership.customer_id == customer_id, Membership.account_id == account.id,
-        Membership.state == "active")).first()
+        Membership.state == "active").execution_options(populate_existing=True)).first()
     if membership is None or membership.role not in roles:
         msg = MSG_NOT_SUPER_ADMIN if roles == ("super_admin",) else MSG_NOT_ADMIN
         audit.record(db, "org_refused", outcome="forbidden", actor_id=account.id,
@@ -803,7 +807,7 @@ def decide(backend: Backend, token: str | None, customer_id: int, membership_id:
     reason_text = _reason(reason)
     now = backend.now()
     with backend.transaction() as db:
-        row, admin, _m = _admin(db, backend, token, customer_id, ("super_admin",))
+        row, admin, _m = _admin(db, backend, token, customer_id, ("super_admin",), lock=True)
         state = "approved" if approve else "rejected"
         changed = db.execute(update(Membership).where(
             Membership.id == membership_id, Membership.customer_id == customer_id,
@@ -847,10 +851,9 @@ def add_contact(backend: Backend, token: str | None, customer_id: int,
     key = email_key(form.email)
     try:
         with backend.transaction() as db:
-            row, admin, mine = _admin(db, backend, token, customer_id, recent=True)
+            row, admin, mine = _admin(db, backend, token, customer_id, recent=True, lock=True)
             if form.role == "super_admin" and mine.role != "super_admin":
                 raise NotAllowed(MSG_NOT_SUPER_ADMIN, fields={"role": MSG_NOT_SUPER_ADMIN})
-            _lock_company(db, backend, customer_id)
             customer = db.get(Customer, customer_id)
             assert customer is not None
             try:
@@ -914,8 +917,7 @@ def change_role(backend: Backend, token: str | None, customer_id: int, membershi
         raise ValidationFailed(MSG_ROLE, fields={"role": MSG_ROLE})
     now = backend.now()
     with backend.transaction() as db:
-        row, admin, mine = _admin(db, backend, token, customer_id, recent=True)
-        _lock_company(db, backend, customer_id)
+        row, admin, mine = _admin(db, backend, token, customer_id, recent=True, lock=True)
         target = _target(db, customer_id, membership_id)
         if "super_admin" in (role, target.role) and mine.role != "super_admin":
             raise NotAllowed(MSG_NOT_SUPER_ADMIN)
@@ -937,8 +939,7 @@ def remove_member(backend: Backend, token: str | None, customer_id: int, members
     """Remove a member: its sessions end; the last super admin cannot be removed."""
     now = backend.now()
     with backend.transaction() as db:
-        row, admin, mine = _admin(db, backend, token, customer_id, recent=True)
-        _lock_company(db, backend, customer_id)
+        row, admin, mine = _admin(db, backend, token, customer_id, recent=True, lock=True)
         target = _target(db, customer_id, membership_id)
         if target.role == "super_admin" and mine.role != "super_admin":
             raise NotAllowed(MSG_NOT_SUPER_ADMIN)

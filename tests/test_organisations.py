@@ -493,3 +493,38 @@ def test_links_on_the_web_work_once(demo) -> None:
     link = last_mail(demo, "org_complete").params["link"].rsplit("/", 1)[1]
     started = organisations.redeem_link(demo, link, CALLER)
     assert started.stage == "complete" and started.finish
+
+
+def test_two_super_admins_removing_each_other_at_once_one_stays(demo) -> None:
+    token = login(demo)
+    cid = company_id(demo)
+    organisations.add_contact(demo, token, cid, {"first_name": "Otto", "last_name": "Zweit",
+                                                 "email": "otto@example.de",
+                                                 "role": "super_admin"}, CALLER)
+    complete(demo, "otto@example.de")
+    other = login(demo, "otto@example.de", NEW_PASSWORD)
+    kk_id = membership_of(demo, "dr.koehler@example.de").id
+    otto_id = membership_of(demo, "otto@example.de").id
+    barrier = threading.Barrier(2)
+    outcomes: list[object] = []
+
+    def remove(tok: str, target: int) -> None:
+        barrier.wait()
+        try:
+            outcomes.append(organisations.remove_member(demo, tok, cid, target, CALLER))
+        except DomainError as exc:
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=remove, args=(token, otto_id)),
+               threading.Thread(target=remove, args=(other, kk_id))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(isinstance(o, organisations.Result) for o in outcomes) == 1
+    assert all(isinstance(o, organisations.Result | NotAllowed | sessions.SessionExpired)
+               for o in outcomes)
+    with demo.transaction() as db:
+        assert db.scalar(select(func.count(Membership.id)).where(
+            Membership.customer_id == cid, Membership.role == "super_admin",
+            Membership.state == "active")) == 1
