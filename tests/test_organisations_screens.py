@@ -220,3 +220,35 @@ async def test_admin_sees_only_own_company_and_members_see_nothing(sqlite_backen
         assert not app.screen.query_one("#org-tabs").display
     with sqlite_backend.transaction() as db:
         assert db.scalar(select(Customer.company).where(Customer.id == other)) == "Andere GmbH"
+
+
+async def test_queue_pages_forward_and_back(sqlite_backend, clock) -> None:
+    import datetime as dt
+
+    load_demo(sqlite_backend)
+    with sqlite_backend.transaction() as db:
+        cid = db.scalar(select(Customer.id).where(Customer.number == "300001"))
+        for i in range(45):
+            db.add(Membership(customer_id=cid, email_key=f"p{i:02}@example.de",
+                              state="pending_approval",
+                              created_at=clock() + dt.timedelta(seconds=i)))
+    app = app_for(sqlite_backend, language="en")
+    async with app.run_test(size=SIZE) as pilot:
+        app.set_session(login_token(sqlite_backend, "kkoehler"))
+        await app.push_screen(OrganisationScreen())
+        await settle(pilot)
+        table = app.screen.query_one("#org-requests", DataTable)
+
+        def first_email() -> str:
+            return str(table.get_row_at(0)[1])
+
+        assert "45 open requests, shown: 1 to 20" in text(app, "#org-requests-count")
+        assert first_email() == "p00@example.de"
+        assert app.screen.query_one("#org-prev-page").disabled
+        await press(pilot, "#org-next-page")
+        await press(pilot, "#org-next-page")
+        assert "shown: 41 to 45" in text(app, "#org-requests-count")
+        assert first_email() == "p40@example.de" and table.row_count == 5
+        assert app.screen.query_one("#org-next-page").disabled
+        await press(pilot, "#org-prev-page")
+        assert first_email() == "p20@example.de"
