@@ -8,19 +8,23 @@ from __future__ import annotations
 
 import logging
 
-from services import accounts, mail, throttle
+from services import accounts, mail, organisations, throttle
 from services.backend import Backend
 
 log = logging.getLogger("kundenkiosk.housekeeping")
 
 
 def run(backend: Backend, *, deliver_mail: bool | None = None) -> dict[str, int]:
-    """Purge stale registrations and guessing counters; deliver mail when SMTP is set.
+    """Purge stale registrations and guessing counters, remind and expire organisation
+    requests; deliver mail when SMTP is set.
 
     Returns how many rows each step touched (for logs and tests).
     """
     done: dict[str, int] = {}
     done["unverified_accounts"] = accounts.purge_unverified(backend)
+    requests = organisations.housekeeping(backend)
+    done["organisation_reminders"] = requests.reminded
+    done["organisation_expired"] = requests.expired
     with backend.transaction() as db:
         done["throttle_rows"] = throttle.purge_stale(db, backend.now())
     if deliver_mail if deliver_mail is not None else bool(backend.settings.smtp_url):
