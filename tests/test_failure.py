@@ -267,3 +267,36 @@ def test_outbox_mail_is_delivered_after_smtp_comes_back(direct, terminal, proxy)
     assert [m["To"] for m in handler.messages] == ["racer00@example.org"]
     with direct.transaction() as db:
         assert mail.outbox(db, pending_only=True) == []
+
+
+def test_mail_worker_outlives_a_database_outage(direct, proxy, postgres_url, tmp_path) -> None:
+    import os
+    import subprocess
+    import sys
+    import time
+
+    url = make_url(postgres_url).set(host="127.0.0.1", port=proxy.port)
+    env = dict(os.environ, KIOSK_HOME=str(direct.settings.home),
+               KIOSK_SMTP_URL="smtp://127.0.0.1:9", KIOSK_DATABASE_URL=url.render_as_string(
+                   hide_password=False))
+    kiosk = Path(sys.executable).with_name("kiosk")
+    worker = subprocess.Popen([str(kiosk), "mail", "deliver", "--loop", "--interval", "0.2"],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              text=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(worker.stderr), daemon=True)
+    reader.start()
+    try:
+        time.sleep(3)  # started and delivering (nothing to send)
+        assert worker.poll() is None, lines
+        proxy.cut()
+        deadline = time.monotonic() + 20
+        while not any("Retrying" in line for line in lines) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert any("cannot be reached" in line and "Retrying" in line for line in lines)
+        proxy.restore()
+        time.sleep(1)
+        assert worker.poll() is None  # still running after the database came back
+    finally:
+        worker.terminate()
+        worker.wait(timeout=10)

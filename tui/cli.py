@@ -140,13 +140,24 @@ def _cmd_outbox(args: argparse.Namespace) -> int:
 def _cmd_mail(args: argparse.Namespace) -> int:
     import time
 
+    from services.errors import StorageUnavailable
+    from services.i18n import translate
     from services.mail import deliver_pending
 
     backend = _backend(args)
     if not backend.settings.smtp_url:
         raise CliError("KIOSK_SMTP_URL is not set; mails stay in the outbox.")
     while True:
-        sent, failed = deliver_pending(backend)
+        try:
+            sent, failed = deliver_pending(backend)
+        except StorageUnavailable as exc:
+            if not args.loop:
+                raise
+            # the worker outlives a database restart: say so once per round and retry
+            print(f"kiosk: {translate('en', exc.message, **exc.params)} Retrying.",
+                  file=sys.stderr, flush=True)
+            time.sleep(args.interval)
+            continue
         if sent or failed or not args.loop:
             print(f"{sent} sent, {failed} to retry", flush=True)
         if not args.loop:
