@@ -137,6 +137,10 @@ CONTRACTS = [
     {"kind": "contract", "number": "610042", "customer_number": "100004",
      "valid_from": "2025-08-01", "valid_to": "2027-07-31", "status": "active",
      "product": "Jobticket Köln", "abo_number": "CK-7781-4420"},
+    # on the second number of the merge pair: moves to 200001 when the two are merged
+    {"kind": "contract", "number": "431190", "customer_number": "200002",
+     "valid_from": "2024-03-01", "valid_to": None, "status": "active",
+     "product": "Deutschlandticket Düsseldorf", "abo_number": "DT-2024-0312"},
 ]
 
 MEMBERSHIPS = [
@@ -158,6 +162,8 @@ ACCOUNTS = [
 ]
 SUPER_ADMIN_EMAIL = "dr.koehler@example.de"
 ORGANISATION = "300001"
+# An employee's self-registration waiting for the super admin's decision (guide 003).
+APPLICANT = ("jonas.wagner@example.de", "Jonas", "Wagner")
 
 
 def demo_lines() -> list[str]:
@@ -192,6 +198,7 @@ class DemoReport:
     accounts_created: int = 0
     accounts_updated: int = 0
     links: int = 0
+    applicants: int = 0
 
     def summary(self) -> str:
         records = ", ".join(f"{n} {k.replace('_', ' ')}{'' if n == 1 else 's'}"
@@ -239,6 +246,24 @@ def _upsert_account(db: Any, backend: Any, spec: tuple[Any, ...], now: dt.dateti
     return account
 
 
+def _pending_applicant(db: Any, organisation_id: int, now: dt.datetime,
+                       report: DemoReport) -> None:
+    """One confirmed request to join the organisation, waiting for approval (once only)."""
+    address, first, last = APPLICANT
+    if db.scalar(select(Account.id).where(Account.email_key == email_key(address))):
+        return  # already there, or decided while trying the demo
+    account = Account(kind="customer", email=address, email_key=email_key(address),
+                      first_name=first, last_name=last, customer_type="company",
+                      language="de", status="pending_approval", created_at=now,
+                      verified_at=now)
+    db.add(account)
+    db.flush()
+    db.add(Membership(customer_id=organisation_id, account_id=account.id,
+                      email_key=email_key(address), role="member", state="pending_approval",
+                      created_at=now))
+    report.applicants += 1
+
+
 def load_demo(backend: Any) -> DemoReport:
     """Load (or refresh) the demo data set in one transaction; safe to run again."""
     plan = validate_lines(backend, demo_lines())
@@ -271,6 +296,7 @@ def load_demo(backend: Any) -> DemoReport:
             Membership.customer_id == ids[ORGANISATION],
             Membership.email_key == email_key(SUPER_ADMIN_EMAIL),
         ).values(account_id=admin.id, role="super_admin", state="active"))
+        _pending_applicant(db, ids[ORGANISATION], now, report)
         key = db.scalar(select(LicenceKey).where(LicenceKey.key_digest == backend.digester.digest(
             "licence", normalize_key(REDEEMED_KEY))))
         if key is not None and key.redeemed_by_id is None:
@@ -328,6 +354,8 @@ def _show_text() -> str:
             f"Super-Admin {SUPER_ADMIN_EMAIL}",
             "  Selbstregistrierung mit einer neuen E-Mail-Adresse + 300001 + 80331; "
             "der Super-Admin bestätigt (approves).",
+            f"  Wartet schon auf Freigabe (pending): {APPLICANT[1]} {APPLICANT[2]} "
+            f"<{APPLICANT[0]}> – als kkoehler unter \"Meine Organisation\" entscheiden.",
             "", "Kundennummern zusammenführen (merge, guide 004) – Kundennummer + Kundenpasswort:"]
     for a, b, note in (("200001", "200002", "gleicher Name, andere Straße/Telefon/IBAN – "
                                             "merge possible (amueller holds 200001)"),

@@ -47,7 +47,21 @@ def test_demo_loads_twice_idempotently(backend) -> None:
     second = load_demo(backend)
     assert second.accounts_created == 0 and second.accounts_updated == len(ACCOUNTS)
     assert counts(backend) == before
-    assert before["Customer"] == len(CUSTOMERS) and before["Account"] == len(ACCOUNTS)
+    assert before["Customer"] == len(CUSTOMERS) and before["Account"] == len(ACCOUNTS) + 1  # applicant
+
+
+def test_demo_has_a_request_waiting_for_the_super_admin(backend) -> None:
+    from pilot import login_token
+
+    from services import organisations
+
+    report = load_demo(backend)
+    assert report.applicants == 1 and load_demo(backend).applicants == 0
+    token = login_token(backend, "kkoehler", reauth=False)
+    with backend.transaction() as s:
+        organisation = s.scalar(select(Customer.id).where(Customer.number == "300001"))
+    page = organisations.pending_requests(backend, token, organisation)
+    assert [(r.name, r.email) for r in page.items] == [("Jonas Wagner", "jonas.wagner@example.de")]
 
 
 def test_demo_contains_the_cases_of_the_guides(backend) -> None:
@@ -82,9 +96,12 @@ def test_demo_contains_the_cases_of_the_guides(backend) -> None:
         assert sum(k.redeemed_by_id is not None for k in keys) == 1
         # organisation with an active super admin membership bound to its account
         admin = s.scalar(select(Account).where(Account.email_key == "dr.koehler@example.de"))
-        member = s.scalar(select(Membership))
+        member = s.scalar(select(Membership).where(Membership.account_id == admin.id))
         assert (member.customer_id, member.account_id, member.role, member.state) == (
             customers["300001"].id, admin.id, "super_admin", "active")
+        # a merge would move a contract from 200002 to 200001
+        assert s.scalar(select(Contract).where(Contract.number == "431190")).customer_id == \
+            customers["200002"].id
         assert customers["300001"].type == "company"
         # merge pairs: same name / different street, phone, IBAN; and a different last name
         a, b = customers["200001"], customers["200002"]
