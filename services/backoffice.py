@@ -14,7 +14,7 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
-from sqlalchemy import and_, func, literal, or_, select, union_all
+from sqlalchemy import and_, func, literal, or_, select, text, union_all
 from sqlalchemy.orm import Session as DbSession
 
 from db.models import (
@@ -148,6 +148,22 @@ def prefix_match(db: DbSession, column: Any, prefix: str) -> Any:
     return and_(column >= prefix, column < prefix + HIGH)
 
 
+def prefix_order(db: DbSession, column: Any) -> Any:
+    """The index order of ``prefix_match``: on PostgreSQL the ``text_pattern_ops`` order
+    (``USING ~<~``), so the range scan also delivers the order and stops at the LIMIT (a
+    plain ORDER BY would walk the whole collation index and filter)."""
+    if db.get_bind().dialect.name == "postgresql":
+        compiled = column.compile(dialect=db.get_bind().dialect)
+        return text(f"{compiled} USING ~<~")
+    return column
+
+
+def prefix_select(db: DbSession, result: Any, column: Any, prefix: str, *where: Any) -> Any:
+    """SELECT ``result`` WHERE ``column`` starts with ``prefix`` in index order, LIMITed."""
+    return (select(result).where(prefix_match(db, column, prefix), *where)
+            .order_by(prefix_order(db, column)).limit(SEARCH_LIMIT))
+
+
 def customer_search_statements(db: DbSession, query: str) -> list[tuple[str, Any]]:
     """(criterion, SELECT of customer ids) for each way ``query`` may match; each one an
     index range scan with a LIMIT (also used by the query-plan test)."""
@@ -155,20 +171,15 @@ def customer_search_statements(db: DbSession, query: str) -> list[tuple[str, Any
     folded = fold_name(query)
     lowered = nfkc(query).strip().casefold()
     statements: list[tuple[str, Any]] = []
-
-    def by(criterion: str, column: Any, value: str) -> None:
+    for criterion, result, column, value in (
+        ("number", Customer.id, Customer.number, number),
+        ("name", Customer.id, Customer.search_name, folded),
+        ("postal_code", Customer.id, Customer.postal_code, nfkc(query).strip().upper()),
+        ("email", Customer.id, func.lower(Customer.email), lowered),
+        ("contract", Contract.customer_id, Contract.number, number),
+    ):
         if value:
-            statements.append((criterion, select(Customer.id).where(
-                prefix_match(db, column, value)).order_by(column).limit(SEARCH_LIMIT)))
-
-    by("number", Customer.number, number)
-    by("name", Customer.search_name, folded)
-    by("postal_code", Customer.postal_code, nfkc(query).strip().upper())
-    by("email", func.lower(Customer.email), lowered)
-    if number:
-        statements.append(("contract", select(Contract.customer_id).where(
-            prefix_match(db, Contract.number, number)).order_by(Contract.number)
-            .limit(SEARCH_LIMIT)))
+            statements.append((criterion, prefix_select(db, result, column, value)))
     return statements
 
 
@@ -177,9 +188,8 @@ def account_search_statements(db: DbSession, query: str) -> list[tuple[str, Any]
     for criterion, column, value in (("email", Account.email_key, email_key(query)),
                                      ("username", Account.username_key, username_key(query))):
         if value:
-            statements.append((criterion, select(Account.id).where(
-                prefix_match(db, column, value), Account.kind == "customer")
-                .order_by(column).limit(SEARCH_LIMIT)))
+            statements.append((criterion, prefix_select(db, Account.id, column, value,
+                                                        Account.kind == "customer")))
     return statements
 
 
