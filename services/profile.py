@@ -37,6 +37,7 @@ from pydantic_core import PydanticCustomError
 from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DbSession
 
 from db.models import Account, AccountContact
@@ -244,6 +245,15 @@ def _audit_contact(db: DbSession, backend: Backend, row_terminal: str | None, ca
                  fields=f"{kind}s", change=action, now=backend.now())
 
 
+def _flush_unique(db: DbSession, field: str) -> None:
+    """Write now; the same entry added a moment ago by another terminal (the unique
+    constraint) becomes the duplicate message instead of an internal error."""
+    try:
+        db.flush()
+    except IntegrityError:
+        raise ValidationFailed(MSG_FORM, fields={field: MSG_DUPLICATE}) from None
+
+
 def _check_room(db: DbSession, account: Account, kind: str, field: str) -> None:
     if len(_contacts(db, account.id, kind)) >= MAX_CONTACTS - 1:
         raise ValidationFailed(MSG_FORM, fields={field: MSG_TOO_MANY},
@@ -271,7 +281,7 @@ def add_phone(backend: Backend, token: str | None, number: str, country: str = "
             db.add(AccountContact(account_id=account.id, kind="phone", label=label,
                                   value=shown, value_key=key, created_at=backend.now()))
         _audit_contact(db, backend, row.terminal_id, caller, account, "added", "phone")
-        db.flush()
+        _flush_unique(db, "phone")
         return ProfileSaved(profile=_profile(db, account), changed=["phones"],
                             message=MSG_PHONE_ADDED)
 
@@ -294,7 +304,7 @@ def add_email(backend: Backend, token: str | None, address: str,
         db.add(AccountContact(account_id=account.id, kind="email", value=value, value_key=key,
                               created_at=backend.now()))
         _audit_contact(db, backend, row.terminal_id, caller, account, "added", "email")
-        db.flush()
+        _flush_unique(db, "email")
         return ProfileSaved(profile=_profile(db, account), changed=["emails"],
                             message=MSG_EMAIL_ADDED)
 

@@ -203,3 +203,15 @@ def test_free_text_email_never_crashes(sqlite_backend) -> None:
             db.execute(delete(AccountContact))
 
     check()
+
+
+def test_a_duplicate_written_meanwhile_is_the_duplicate_message(demo) -> None:
+    """The unique constraint behind the list check (another terminal a moment earlier)."""
+    token = login_token(demo, "eneu", reauth=False)
+    first = profile.add_email(demo, token, "zweit@example.de", CALLER).profile.emails[1]
+    with pytest.raises(ValidationFailed) as info, demo.transaction() as db:
+        account_id = db.scalar(select(Account.id).where(Account.username == "eneu"))
+        db.add(AccountContact(account_id=account_id, kind="email", value=first.value,
+                              value_key="zweit@example.de", created_at=demo.now()))
+        profile._flush_unique(db, "email")
+    assert info.value.fields == {"email": profile.MSG_DUPLICATE}
