@@ -53,7 +53,7 @@ class LoginScreen(KioskScreen):
         with VerticalScroll(classes="form-body"), Vertical(classes="form-box"):
             yield TranslatedLabel(N_("Log in"), classes="form-title")
             yield TranslatedLabel(self.notice, id="login-notice", classes="form-notice")
-            yield Field(N_("Username or e-mail address"),
+            yield Field(N_("Username, e-mail address or customer number"),
                         Input(self.identifier, id="login-identifier", max_length=254),
                         required=True)
             yield Field(N_("Password"), Input(id="login-password", password=True,
