@@ -197,18 +197,25 @@ def update_profile(backend: Backend, token: str | None, data: dict[str, Any],
     caller = caller or Caller()
     with backend.transaction() as db:
         row, account = sessions.live(db, backend, token)
-        changed = []
-        for name in (n for n in EDITABLE if n != "phone" or "phone" in data):
-            value = getattr(form, name)
-            if getattr(account, name) != value:
-                setattr(account, name, value)
-                changed.append(name)
-        if changed:
-            audit.record(db, "profile_changed", actor_id=account.id,
-                         terminal_id=row.terminal_id or caller.terminal_id,
-                         fields=",".join(changed), now=backend.now())
-        return ProfileSaved(profile=_profile(db, account), changed=changed,
-                            message=MSG_SAVED if changed else MSG_UNCHANGED)
+        names = [n for n in EDITABLE if n != "phone" or "phone" in data]
+        return _save(db, backend, row.terminal_id or caller.terminal_id, account, form, names)
+
+
+def _save(db: DbSession, backend: Backend, terminal_id: str | None, account: Account,
+          form: BaseModel, names: list[str] | tuple[str, ...]) -> ProfileSaved:
+    """Copy the changed ``names`` from the validated form to the account; audit their names
+    (never the values) in one ``profile_changed`` event."""
+    changed = []
+    for name in names:
+        value = getattr(form, name)
+        if getattr(account, name) != value:
+            setattr(account, name, value)
+            changed.append(name)
+    if changed:
+        audit.record(db, "profile_changed", actor_id=account.id, terminal_id=terminal_id,
+                     fields=",".join(changed), now=backend.now())
+    return ProfileSaved(profile=_profile(db, account), changed=changed,
+                        message=MSG_SAVED if changed else MSG_UNCHANGED)
 
 
 # --------------------------------------------------------------------------- phones, e-mails
@@ -422,18 +429,8 @@ def update_billing(backend: Backend, token: str | None, data: dict[str, Any],
         if keep_iban and account.iban:
             data = {**data, "iban": account.iban, "bic": data.get("bic") or account.bic}
         form = validate_billing(data)
-        changed = []
-        for name in BILLING:
-            value = getattr(form, name)
-            if getattr(account, name) != value:
-                setattr(account, name, value)
-                changed.append(name)
-        if changed:
-            audit.record(db, "profile_changed", actor_id=account.id,
-                         terminal_id=row.terminal_id or caller.terminal_id,
-                         fields=",".join(changed), now=backend.now())
-        return ProfileSaved(profile=_profile(db, account), changed=changed,
-                            message=MSG_SAVED if changed else MSG_UNCHANGED)
+        return _save(db, backend, row.terminal_id or caller.terminal_id, account, form,
+                     BILLING)
 
 
 # --------------------------------------------------------------------------- release notes
