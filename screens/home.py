@@ -36,8 +36,24 @@ NAV_FLOWS = {
 SESSION_CHECK_SECONDS = 30
 
 
+#: (navigation button id, label msgid, palette help msgid), in the order shown.
+NAV_ENTRIES = (
+    ("nav-profile", N_("My customer data"),
+     N_("Name, address, phone numbers, delivery and payment")),
+    ("nav-customer-numbers", N_("Linked customer numbers"),
+     N_("Link a customer number with the activation code")),
+    ("nav-contracts", N_("Contracts and subscriptions"),
+     N_("Link a contract, download the subscription overview")),
+    ("nav-products", N_("My products"), N_("Redeem a licence key, use your products")),
+    ("nav-organisation", N_("My organisation"), N_("Approve requests, manage members")),
+    ("nav-merge", N_("Merge customer numbers"), N_("Merge two of your customer numbers")),
+    ("nav-settings", N_("My settings (password, e-mail)"),
+     N_("Password, e-mail address, release notes, connected profiles")),
+)
+
+
 class HomeScreen(KioskScreen):
-    HELP_ARTICLE = "welcome"
+    HELP_ARTICLE = "home"
     CSS_PATH = "forms.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f10", "logout", N_("Log out"), id="logout"),
@@ -52,19 +68,8 @@ class HomeScreen(KioskScreen):
             yield TranslatedLabel(N_("Hello {name}!"), {"name": self.display_name},
                                   classes="form-title", id="home-greeting")
             yield TranslatedLabel(N_("What would you like to do?"), classes="form-intro")
-            yield TranslatedButton(N_("My customer data"), id="nav-profile",
-                                   classes="nav-button")
-            yield TranslatedButton(N_("Linked customer numbers"), id="nav-customer-numbers",
-                                   classes="nav-button")
-            yield TranslatedButton(N_("Contracts and subscriptions"), id="nav-contracts",
-                                   classes="nav-button")
-            yield TranslatedButton(N_("My products"), id="nav-products", classes="nav-button")
-            yield TranslatedButton(N_("My organisation"), id="nav-organisation",
-                                   classes="nav-button")
-            yield TranslatedButton(N_("Merge customer numbers"), id="nav-merge",
-                                   classes="nav-button")
-            yield TranslatedButton(N_("My settings (password, e-mail)"), id="nav-settings",
-                                   classes="nav-button")
+            for button_id, label, _help in NAV_ENTRIES:
+                yield TranslatedButton(label, id=button_id, classes="nav-button")
             yield TranslatedButton(N_("Log out (F10)"), id="nav-logout", classes="nav-button",
                                    variant="warning")
         yield Footer()
@@ -79,11 +84,19 @@ class HomeScreen(KioskScreen):
         if event.button.id == "nav-logout":
             self.action_logout()
             return
-        flow = NAV_FLOWS.get(event.button.id or "")
+        self.open_entry(event.button.id or "")
+
+    def open_entry(self, button_id: str) -> None:
+        flow = NAV_FLOWS.get(button_id)
         if flow == "settings":
             self.app.push_screen(SettingsScreen())
         elif flow:
             self.app.open_flow(flow)
+
+    def palette_commands(self) -> list[tuple[str, Callable[[], object], str]]:
+        """Every section of the start page in the command palette (Ctrl+P)."""
+        return [(label, lambda button_id=button_id: self.open_entry(button_id), help_text)
+                for button_id, label, help_text in NAV_ENTRIES]
 
     def action_logout(self) -> None:
         self.app.logout()

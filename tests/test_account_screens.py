@@ -292,3 +292,28 @@ async def test_typing_again_after_a_wrong_password_logs_in(sqlite_backend) -> No
         await pilot.press(*PASSWORD, "enter")
         await settle(pilot)
         assert isinstance(app.screen, HomeScreen)
+
+
+async def test_start_page_sections_in_the_command_palette(sqlite_backend) -> None:
+    from pilot import login_token
+
+    from screens.merge import MergeScreen
+    from services.demo import load_demo
+    from tui.commands import kiosk_commands
+
+    load_demo(sqlite_backend)
+    app = app_for(sqlite_backend)
+    async with app.run_test(size=SIZE) as pilot:
+        app.set_session(login_token(sqlite_backend, "amueller"))
+        await app.push_screen(HomeScreen("Anna Müller"))
+        await settle(pilot)
+        titles = [title for title, _cb, _help in kiosk_commands(app)]
+        assert "Kundennummern zusammenführen" in titles and "Meine Kundendaten" in titles
+        assert "Anmelden" not in titles  # the welcome screen's entries stay there
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"zusammenf")
+        await pilot.pause(0.5)
+        await pilot.press("down", "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, MergeScreen)

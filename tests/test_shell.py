@@ -362,15 +362,6 @@ def test_shell_catalog_is_complete() -> None:
 
 
 
-def test_serve_command_runs_the_cli_per_session() -> None:
-    from tui.serve import app_command
-
-    command = app_command("sqlite:////tmp/x y.db", kiosk_mode=True)
-    assert "-m tui.cli" in command
-    assert "--kiosk" in command
-    assert "'sqlite:////tmp/x y.db'" in command
-
-
 async def test_dates_follow_the_language(sqlite_backend) -> None:
     import datetime as dt
 

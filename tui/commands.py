@@ -8,23 +8,26 @@ callback, help msgid).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from services.errors import N_
 
 if TYPE_CHECKING:
+    from textual.screen import Screen
+
     from tui.app import KioskApp
 
 Command = tuple[str, Callable[[], object], str]
 
 
-def kiosk_commands(app: KioskApp) -> list[Command]:
-    """(translated title, callback, translated help) for the current mode and screen."""
+def kiosk_commands(app: KioskApp, screen: Screen[Any] | None = None) -> list[Command]:
+    """(translated title, callback, translated help) for the current mode and ``screen``
+    (the screen the palette was opened on; by default the app's current screen)."""
     _ = app._
     commands: list[Command] = []
-    screen = app.screen
+    screen = screen or app.screen
     if getattr(screen, "HELP_ARTICLE", None) == "welcome" and screen.id != "help":
         for flow, title, help_text in (
             ("login", N_("Log in"), N_("Log in with your user name and password")),
@@ -50,7 +53,8 @@ def kiosk_commands(app: KioskApp) -> list[Command]:
 
 class KioskCommands(Provider):
     def _commands(self) -> list[Command]:
-        return kiosk_commands(self.app)  # type: ignore[arg-type]
+        # self.screen: the screen below the palette (app.screen is the palette itself)
+        return kiosk_commands(self.app, self.screen)  # type: ignore[arg-type]
 
     async def discover(self) -> Hits:
         for title, callback, help_text in self._commands():
