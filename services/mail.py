@@ -4,6 +4,7 @@ and delivery by SMTP with retries (nothing is lost when the server is away)."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import smtplib
 import ssl
 from email.message import EmailMessage
@@ -25,8 +26,9 @@ class TemplateMissing(LookupError):
     pass
 
 
-def render(template: str, language: str, params: dict[str, Any]) -> tuple[str, str]:
-    """Subject and body of ``template`` in ``language`` (first line ``Subject: …``)."""
+@functools.lru_cache(maxsize=256)
+def _template(template: str, language: str) -> tuple[str, str]:
+    """Subject line and body of a template file, read once per process."""
     path = TEMPLATES / language / f"{template}.txt"
     if not path.exists():
         path = TEMPLATES / "de" / f"{template}.txt"
@@ -36,8 +38,14 @@ def render(template: str, language: str, params: dict[str, Any]) -> tuple[str, s
     head, _, body = text.partition("\n")
     if not head.startswith("Subject:"):
         raise TemplateMissing(f"{template}: first line must be 'Subject: …'")
+    return head[len("Subject:"):].strip(), body.lstrip("\n")
+
+
+def render(template: str, language: str, params: dict[str, Any]) -> tuple[str, str]:
+    """Subject and body of ``template`` in ``language`` (first line ``Subject: …``)."""
+    subject, body = _template(template, language)
     values = {k: ("" if v is None else v) for k, v in params.items()}
-    return head[len("Subject:"):].strip().format_map(values), body.lstrip("\n").format_map(values)
+    return subject.format_map(values), body.format_map(values)
 
 
 def enqueue(

@@ -134,11 +134,18 @@ def _load(db: DbSession, backend: Backend, token: str | None) -> tuple[Session, 
     """The live session row and account, or the reason it is gone (row ended if needed)."""
     if not token:
         return "missing"
-    row = db.scalars(select(Session).where(Session.token_digest == digest(backend, token))).first()
-    if row is None or row.ended_at is not None or row.account_id is None:
+    # session and account in one round trip (this runs at the start of every action)
+    found = db.execute(
+        select(Session, Account)
+        .outerjoin(Account, Account.id == Session.account_id)
+        .where(Session.token_digest == digest(backend, token))
+    ).first()
+    if found is None:
+        return "missing"
+    row, account = found
+    if row.ended_at is not None or row.account_id is None:
         return "missing"
     now = backend.now()
-    account = db.get(Account, row.account_id)
     reason = "account" if account is None or account.status in ("locked", "disabled") \
         else _timed_out(row, now)
     if reason:
