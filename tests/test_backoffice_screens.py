@@ -347,7 +347,10 @@ async def test_every_queue_shows_and_closes_its_items(sqlite_backend, clock, kin
         await _desk(app, pilot, sqlite_backend)
         await _queue_row(app, pilot, kind)
         items = app.screen.query_one("#desk-queue-items")
-        assert items.row_count == 1 and str(items.get_row_at(0)[2]) == "300001"
+        row = items.get_row_index(str(ident))  # the demo may hold items of its own
+        assert str(items.get_row_at(row)[2]) == "300001"
+        items.move_cursor(row=row)
+        await settle(pilot)
         if kind != backoffice.STALE_ORG:
             assert "[b]x[/b]" in text(app, "#desk-queue-detail")
         await pilot.press("ctrl+g")
@@ -355,7 +358,7 @@ async def test_every_queue_shows_and_closes_its_items(sqlite_backend, clock, kin
         app.screen.query_one("#note-text").value = "Kein Nachweis."
         await pilot.click("#note-submit")
         await settle(pilot)
-        assert app.screen.query_one("#desk-queue-items").row_count == 0
+        assert str(ident) not in app.screen.query_one("#desk-queue-items").rows
     with sqlite_backend.transaction() as db:
         model = Membership if kind == backoffice.STALE_ORG else SupportRequest
         assert getattr(db.get(model, ident), "state" if model is Membership else "status") \
