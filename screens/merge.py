@@ -67,8 +67,7 @@ BLOCKED_REFERENCE = N_("Your case was passed to the service desk (reference {ref
                        "You can save the contract transfer form or have it sent to you by "
                        "e-mail.")
 DONE = N_("Thank you. Your order {reference} was carried out: the customer number {merged} "
-          "was merged into {kept}. {contracts} contracts and {licences} licences were taken "
-          "over.")
+          "was merged into {kept}. Taken over: contracts: {contracts}, licences: {licences}.")
 DONE_ALREADY = N_("This merge was already carried out (order {reference}): the customer "
                   "number {merged} belongs to {kept}.")
 DONE_MAILED = N_("You will also receive the confirmation by e-mail.")

@@ -23,6 +23,7 @@ from db.models import (
 )
 from services import accounts, customer_login, mail, merge, sessions
 from services.caller import Caller
+from services.demo import CONTRACTS as DEMO_CONTRACTS
 from services.demo import load_demo
 from services.errors import AuthFailed, Conflict, NotAllowed, NotFound, Throttled, ValidationFailed
 
@@ -30,6 +31,10 @@ CALLER = Caller(terminal_id="kiosk-1")
 AMUELLER = "Sonnenblume-Kassel-2026"
 PW = {"200001": "Gartenzwerg-Elbe-Kiesel-42", "200002": "Leuchtturm-Sylt-Moewe-17",
       "200003": "Brezelkorb-Neckar-Turm-9", "200004": "Schlossberg-Fluss-Nebel-31"}
+
+
+#: Contracts the demo data already has on 200002 (they move with every merge of the pair).
+DEMO_ON_200002 = sum(c["customer_number"] == "200002" for c in DEMO_CONTRACTS)
 
 
 @pytest.fixture
@@ -268,9 +273,10 @@ def test_merge_moves_everything_and_is_idempotent(demo) -> None:
         db.add(SupportRequest(kind="address_review", status="resolved", customer_id=c2))
     token = amueller(demo)
     result = merge.submit(demo, token, "200001", "200002", PW["200002"], True, CALLER)
-    assert (result.contracts, result.licences, result.requests) == (3, 3, 1)
+    assert (result.contracts, result.licences, result.requests) == (3 + DEMO_ON_200002, 3, 1)
     assert not result.already and result.mailed
-    assert owned(demo, Contract, "200001") == 4 and owned(demo, LicenceKey, "200001") == 4
+    assert owned(demo, Contract, "200001") == 4 + DEMO_ON_200002
+    assert owned(demo, LicenceKey, "200001") == 4
     assert owned(demo, SupportRequest, "200002") == 1  # the resolved one stays
     merged = customer(demo, "200002")
     assert merged.merged_into_id == customer(demo, "200001").id and merged.merged_at
@@ -283,7 +289,7 @@ def test_merge_moves_everything_and_is_idempotent(demo) -> None:
         assert order.status == "done" and order.take_over
         assert set(order.differences) == {"street", "phone", "mobile", "bank_account",
                                           "bank_code"}
-        assert len(order.moved["contracts"]) == 3
+        assert len(order.moved["contracts"]) == 3 + DEMO_ON_200002
         assert db.scalar(select(func.count(MergeOrder.id))) == 1
         event = db.scalars(select(AuditEvent).where(AuditEvent.event == "merge_order")).one()
         sent = [m for m in mail.outbox(db) if m.template == "merge_done"]
@@ -348,7 +354,7 @@ def test_four_terminals_submit_the_same_pair_once(demo) -> None:
     assert sorted(r.already for r in results) == [False, True, True, True]
     with demo.transaction() as db:
         assert db.scalar(select(func.count(MergeOrder.id))) == 1
-    assert owned(demo, Contract, "200001") == 20
+    assert owned(demo, Contract, "200001") == 20 + DEMO_ON_200002
 
 
 def test_number_of_another_account_or_already_merged_refused(demo) -> None:
@@ -407,7 +413,7 @@ def test_reverse_restores_within_30_days(demo, clock) -> None:
             CustomerLink.customer_id == customer(demo, "200002").id)) == 0
     clock.advance(days=29)
     reversed_ = merge.reverse_merge(demo, result.order_id, actor_id=None, reason="Kunde")
-    assert (reversed_.contracts, reversed_.licences) == (4, 4)
+    assert (reversed_.contracts, reversed_.licences) == (4 + DEMO_ON_200002, 4)
     after = snapshot(demo)
     after["orders"] = before["orders"]
     assert after == before
