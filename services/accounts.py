@@ -134,7 +134,7 @@ _CUSTOMER_NUMBER = re.compile(r"^[A-Z0-9][A-Z0-9\-/.]{2,31}$")
 _POSTAL_OTHER = re.compile(r"^[A-Z0-9][A-Z0-9 \-]{1,8}[A-Z0-9]$")
 
 
-def _fail(msgid: str) -> PydanticCustomError:
+def field_problem(msgid: str) -> PydanticCustomError:
     return PydanticCustomError("kiosk", msgid)
 
 
@@ -149,34 +149,34 @@ def countries() -> frozenset[str]:
     )
 
 
-def _text(value: Any, *, required: bool, max_len: int) -> str | None:
+def clean_text(value: Any, *, required: bool, max_len: int) -> str | None:
     if value is None:
         value = ""
     if not isinstance(value, str):
-        raise _fail(MSG_INVALID)
+        raise field_problem(MSG_INVALID)
     text = nfkc(value)
     text = " ".join(text.split())
     if not text:
         if required:
-            raise _fail(MSG_REQUIRED)
+            raise field_problem(MSG_REQUIRED)
         return None
     if any(unicodedata.category(ch) in ("Cc", "Cf", "Co", "Cs") for ch in text):
-        raise _fail(MSG_CONTROL)
+        raise field_problem(MSG_CONTROL)
     if len(text) > max_len:
-        raise _fail(MSG_TOO_LONG)
+        raise field_problem(MSG_TOO_LONG)
     return text
 
 
 def normalize_email(value: Any) -> str:
     """A syntactically valid address (no DNS lookup), in its normalised form."""
     if not isinstance(value, str) or not value.strip():
-        raise _fail(MSG_REQUIRED)
+        raise field_problem(MSG_REQUIRED)
     try:
         result = validate_email(nfkc(value), check_deliverability=False)
     except EmailNotValidError:
-        raise _fail(MSG_EMAIL) from None
+        raise field_problem(MSG_EMAIL) from None
     if len(result.normalized) > 254:
-        raise _fail(MSG_TOO_LONG)
+        raise field_problem(MSG_TOO_LONG)
     return result.normalized
 
 
@@ -190,7 +190,7 @@ def postal_code_problem(country: str | None, code: str) -> str | None:
     return None if _POSTAL_OTHER.fullmatch(code) else MSG_POSTAL
 
 
-def _postal_key(value: str | None) -> str:
+def postal_key(value: str | None) -> str:
     return re.sub(r"[\s\-]", "", nfkc(value or "")).upper()
 
 
@@ -202,17 +202,17 @@ class AddressChecks(BaseModel):
     @field_validator("salutation", mode="before", check_fields=False)
     @classmethod
     def _salutation(cls, value: Any) -> str | None:
-        return _text(value, required=False, max_len=40)
+        return clean_text(value, required=False, max_len=40)
 
     @field_validator("first_name", "last_name", "city", mode="before", check_fields=False)
     @classmethod
     def _name(cls, value: Any) -> str | None:
-        return _text(value, required=True, max_len=120)
+        return clean_text(value, required=True, max_len=120)
 
     @field_validator("street", mode="before", check_fields=False)
     @classmethod
     def _street(cls, value: Any) -> str | None:
-        return _text(value, required=True, max_len=200)
+        return clean_text(value, required=True, max_len=200)
 
     @field_validator("country", mode="before", check_fields=False)
     @classmethod
@@ -220,18 +220,18 @@ class AddressChecks(BaseModel):
         if value is None or (isinstance(value, str) and not value.strip()):
             return "DE"
         if not isinstance(value, str) or value.strip().upper() not in countries():
-            raise _fail(MSG_COUNTRY)
+            raise field_problem(MSG_COUNTRY)
         return value.strip().upper()
 
     @field_validator("postal_code", mode="before", check_fields=False)
     @classmethod
     def _postal(cls, value: Any, info: ValidationInfo) -> str:
-        text = _text(value, required=True, max_len=16)
+        text = clean_text(value, required=True, max_len=16)
         assert text is not None
         text = text.upper()
         problem = postal_code_problem(info.data.get("country", "DE"), text)
         if problem:
-            raise _fail(problem)
+            raise field_problem(problem)
         return text
 
 
@@ -260,15 +260,15 @@ class RegistrationInput(AddressChecks):
     def _type(cls, value: Any, info: ValidationInfo) -> str:
         types = (info.context or {}).get("customer_types") or DEFAULT_CUSTOMER_TYPES
         if not isinstance(value, str) or value.strip() not in types:
-            raise _fail(MSG_TYPE)
+            raise field_problem(MSG_TYPE)
         return value.strip()
 
     @field_validator("username", mode="before")
     @classmethod
     def _username(cls, value: Any) -> str | None:
-        text = _text(value, required=False, max_len=64)
+        text = clean_text(value, required=False, max_len=64)
         if text is not None and not _USERNAME.fullmatch(text):
-            raise _fail(MSG_USERNAME)
+            raise field_problem(MSG_USERNAME)
         return text
 
     @field_validator("email", mode="before")
@@ -280,42 +280,42 @@ class RegistrationInput(AddressChecks):
     @classmethod
     def _password(cls, value: Any, info: ValidationInfo) -> str:
         if not isinstance(value, str):
-            raise _fail(MSG_REQUIRED)
+            raise field_problem(MSG_REQUIRED)
         data = info.data
         problems = check_password(
             value, username=data.get("username"), email=data.get("email"),
             first_name=data.get("first_name"), last_name=data.get("last_name"),
         )
         if problems:
-            raise _fail(problems[0])
+            raise field_problem(problems[0])
         return value
 
     @field_validator("password_confirm", mode="before")
     @classmethod
     def _confirm(cls, value: Any, info: ValidationInfo) -> str:
         if not isinstance(value, str) or value == "":
-            raise _fail(MSG_REQUIRED)
+            raise field_problem(MSG_REQUIRED)
         password = info.data.get("password")
         if password is not None and value != password:
-            raise _fail(MSG_CONFIRM)
+            raise field_problem(MSG_CONFIRM)
         return value
 
     @field_validator("customer_number", mode="before")
     @classmethod
     def _customer_number(cls, value: Any) -> str | None:
-        text = _text(value, required=False, max_len=32)
+        text = clean_text(value, required=False, max_len=32)
         if text is None:
             return None
         number = norm_customer_number(text)
         if not _CUSTOMER_NUMBER.fullmatch(number):
-            raise _fail(MSG_CUSTOMER_NUMBER)
+            raise field_problem(MSG_CUSTOMER_NUMBER)
         return number
 
     @field_validator("accept_terms", mode="before")
     @classmethod
     def _terms(cls, value: Any) -> bool:
         if value is not True:
-            raise _fail(MSG_TERMS)
+            raise field_problem(MSG_TERMS)
         return True
 
     @field_validator("marketing", mode="before")
@@ -427,7 +427,7 @@ def _code_digest(backend: Backend, purpose: str, account_id: int, code: str) -> 
     return backend.digester.digest("email_code", f"{purpose}:{account_id}:{normalize_code(code)}")
 
 
-def _link_digest(backend: Backend, token: str) -> str:
+def link_token_digest(backend: Backend, token: str) -> str:
     return backend.digester.digest("email_link", token)
 
 
@@ -446,7 +446,7 @@ def _carried_tries(db: DbSession, account_id: int, purpose: str, now: dt.datetim
     return max(r[0] for r in rows), max(r[1] for r in rows)
 
 
-def _issue_token(db: DbSession, backend: Backend, account: Account, purpose: str,
+def issue_token(db: DbSession, backend: Backend, account: Account, purpose: str,
                  *, new_email: str | None = None) -> tuple[str, str]:
     """Revoke earlier codes of this purpose and create a new one (code, link token)."""
     now = backend.now()
@@ -461,7 +461,7 @@ def _issue_token(db: DbSession, backend: Backend, account: Account, purpose: str
     db.add(EmailToken(
         account_id=account.id, purpose=purpose,
         code_digest=_code_digest(backend, purpose, account.id, code),
-        link_digest=_link_digest(backend, link), new_email=new_email,
+        link_digest=link_token_digest(backend, link), new_email=new_email,
         failed_attempts=carried, created_at=now, expires_at=now + CODE_VALID,
     ))
     return code, link
@@ -471,7 +471,7 @@ def _lock(query, backend: Backend):  # type: ignore[no-untyped-def]
     return query if backend.is_sqlite else query.with_for_update()
 
 
-def _check_code(db: DbSession, backend: Backend, account: Account, purpose: str, code: str
+def check_code(db: DbSession, backend: Backend, account: Account, purpose: str, code: str
                 ) -> EmailToken | None:
     """The matching live token, marked used; None after counting a wrong try."""
     now = backend.now()
@@ -501,7 +501,7 @@ def _check_code(db: DbSession, backend: Backend, account: Account, purpose: str,
     return token
 
 
-def _raise_after_commit(db: DbSession, error: DomainError) -> None:
+def raise_after_commit(db: DbSession, error: DomainError) -> None:
     """Keep the counters written so far (a raise inside the transaction would undo them)."""
     db.commit()
     raise error
@@ -524,7 +524,7 @@ def _new_password_problem(password: str, account: Account | None, field: str) ->
                                params={"problems": problems})
 
 
-def _url(backend: Backend, path: str, token: str) -> str:
+def public_url(backend: Backend, path: str, token: str) -> str:
     return backend.settings.public_url.rstrip("/") + f"/{path}/" + token
 
 
@@ -587,9 +587,9 @@ def _register_once(backend: Backend, form: RegistrationInput, caller: Caller,
         ):
             db.add(Consent(account_id=account.id, kind=kind, granted=granted,
                            text_version=version, terminal_id=caller.terminal_id, created_at=now))
-        code, link = _issue_token(db, backend, account, PURPOSE_VERIFY)
+        code, link = issue_token(db, backend, account, PURPOSE_VERIFY)
         mail.enqueue(db, to=form.email, template="verify_email", language=caller.language,
-                     params={"code": code, "link": _url(backend, "verify", link),
+                     params={"code": code, "link": public_url(backend, "verify", link),
                              "name": _name(account)})
         audit.record(db, "registration", actor_id=account.id, terminal_id=caller.terminal_id,
                      customer_type=form.customer_type, marketing=form.marketing,
@@ -610,13 +610,13 @@ def verify_email(backend: Backend, identifier: str, code: str, caller: Caller
         if account is None or account.status != "unverified":
             audit.record(db, "email_verification", outcome="failed",
                          terminal_id=caller.terminal_id, reason="no_pending", now=now)
-            _raise_after_commit(db, _validation("code", MSG_CODE_INVALID))
+            raise_after_commit(db, _validation("code", MSG_CODE_INVALID))
         assert account is not None
-        token = _check_code(db, backend, account, PURPOSE_VERIFY, code)
+        token = check_code(db, backend, account, PURPOSE_VERIFY, code)
         if token is None:
             audit.record(db, "email_verification", outcome="failed", actor_id=account.id,
                          terminal_id=caller.terminal_id, now=now)
-            _raise_after_commit(db, _validation("code", MSG_CODE_INVALID))
+            raise_after_commit(db, _validation("code", MSG_CODE_INVALID))
         account_id = _confirm(db, account, caller, now)
     return _after_confirmation(backend, account_id, caller)
 
@@ -626,19 +626,19 @@ def verify_email_link(backend: Backend, link_token: str, caller: Caller) -> Veri
     now = backend.now()
     with backend.transaction() as db:
         token = db.scalars(_lock(select(EmailToken).where(
-            EmailToken.link_digest == _link_digest(backend, link_token or "")), backend)).first()
+            EmailToken.link_digest == link_token_digest(backend, link_token or "")), backend)).first()
         account = db.get(Account, token.account_id) if token else None
         if (token is None or account is None or token.purpose != PURPOSE_VERIFY
                 or token.used_at or token.revoked_at or token.expires_at <= now
                 or token.failed_attempts >= MAX_CODE_TRIES or account.status != "unverified"):
             audit.record(db, "email_verification", outcome="failed",
                          terminal_id=caller.terminal_id, via="link", now=now)
-            _raise_after_commit(db, _validation("code", MSG_CODE_INVALID))
+            raise_after_commit(db, _validation("code", MSG_CODE_INVALID))
         assert token is not None and account is not None
         used = db.execute(update(EmailToken).where(
             EmailToken.id == token.id, EmailToken.used_at.is_(None)).values(used_at=now))
         if used.rowcount != 1:
-            _raise_after_commit(db, _validation("code", MSG_CODE_INVALID))
+            raise_after_commit(db, _validation("code", MSG_CODE_INVALID))
         account_id = _confirm(db, account, caller, now)
     return _after_confirmation(backend, account_id, caller)
 
@@ -673,7 +673,7 @@ def _link_or_review(backend: Backend, account_id: int, caller: Caller, *, allow_
             if customer is None or customer.merged_into_id is not None:
                 reason = "not_found"
             elif (fold_name(customer.last_name) != fold_name(account.last_name)
-                  or _postal_key(customer.postal_code) != _postal_key(account.postal_code)):
+                  or postal_key(customer.postal_code) != postal_key(account.postal_code)):
                 reason = "mismatch"
             elif db.scalar(select(CustomerLink.id).where(
                     CustomerLink.customer_id == customer.id)):
@@ -718,7 +718,7 @@ def _link_or_review(backend: Backend, account_id: int, caller: Caller, *, allow_
                                   notes=[MSG_ADDRESS_REVIEW])
 
 
-def _request_allowed(db: DbSession, backend: Backend, action: str, identifier: str) -> int:
+def request_allowed(db: DbSession, backend: Backend, action: str, identifier: str) -> int:
     """Seconds to wait before another mail for this identifier (0: go), counting this one."""
     now = backend.now()
     key = _identifier_key(backend, identifier)
@@ -735,9 +735,9 @@ def resend_verification(backend: Backend, identifier: str, caller: Caller) -> Re
         raise _validation("identifier", MSG_REQUIRED)
     now = backend.now()
     with backend.transaction() as db:
-        wait = _request_allowed(db, backend, "resend_verify", identifier)
+        wait = request_allowed(db, backend, "resend_verify", identifier)
         if wait:
-            _raise_after_commit(db, Throttled(MSG_RESEND_WAIT, fields={"code": MSG_RESEND_WAIT},
+            raise_after_commit(db, Throttled(MSG_RESEND_WAIT, fields={"code": MSG_RESEND_WAIT},
                                               params={"seconds": wait}))
         account = _find_account(db, identifier, ("customer",))
         if account is None or account.status != "unverified" or not account.email:
@@ -745,11 +745,11 @@ def resend_verification(backend: Backend, identifier: str, caller: Caller) -> Re
         tries, until = _carried_tries(db, account.id, PURPOSE_VERIFY, now)
         if tries >= MAX_CODE_TRIES and until is not None:
             minutes = max(1, int((until - now).total_seconds() // 60) + 1)
-            _raise_after_commit(db, Throttled(MSG_CODE_DEAD, fields={"code": MSG_CODE_DEAD},
+            raise_after_commit(db, Throttled(MSG_CODE_DEAD, fields={"code": MSG_CODE_DEAD},
                                               params={"minutes": minutes}))
-        code, link = _issue_token(db, backend, account, PURPOSE_VERIFY)
+        code, link = issue_token(db, backend, account, PURPOSE_VERIFY)
         mail.enqueue(db, to=account.email, template="verify_email", language=caller.language,
-                     params={"code": code, "link": _url(backend, "verify", link),
+                     params={"code": code, "link": public_url(backend, "verify", link),
                              "name": _name(account)})
         audit.record(db, "verification_resend", actor_id=account.id,
                      terminal_id=caller.terminal_id, now=now)
@@ -804,11 +804,11 @@ def _login(backend: Backend, identifier: str, password: str, caller: Caller,
             audit.record(db, "login", outcome="locked", actor_id=account_id,
                          terminal_id=caller.terminal_id, now=now)
             throttle.fail(db, "login", "terminal", terminal, throttle.LOGIN_TERMINAL, now)
-            _raise_after_commit(db, failed)
+            raise_after_commit(db, failed)
         if not state.allowed(now):
             audit.record(db, "login", outcome="throttled", actor_id=account_id,
                          terminal_id=caller.terminal_id, now=now)
-            _raise_after_commit(db, Throttled(
+            raise_after_commit(db, Throttled(
                 MSG_LOGIN_WAIT, fields={"identifier": MSG_LOGIN_WAIT},
                 params={"seconds": state.wait_seconds(now)}))
         if not ok or account is None:
@@ -822,7 +822,7 @@ def _login(backend: Backend, identifier: str, password: str, caller: Caller,
                 audit.record(db, "account_locked", actor_id=account_id,
                              terminal_id=caller.terminal_id, failures=status.failures, now=now)
                 sessions.end_all(db, account.id, "locked", now)
-            _raise_after_commit(db, failed)
+            raise_after_commit(db, failed)
         if state.failures:
             throttle.reset(db, "login", "account", key)
         if backend.hasher.needs_rehash(account.password_hash or ""):
@@ -831,7 +831,7 @@ def _login(backend: Backend, identifier: str, password: str, caller: Caller,
         if account.status == "unverified":
             audit.record(db, "login", outcome="unverified", actor_id=account.id,
                          terminal_id=caller.terminal_id, now=now)
-            _raise_after_commit(db, EmailNotVerified(
+            raise_after_commit(db, EmailNotVerified(
                 MSG_NOT_VERIFIED, fields={"code": MSG_NOT_VERIFIED},
                 params={"identifier": account.email or account.username or ""}))
         account.last_login_at = now
@@ -856,7 +856,7 @@ def request_password_reset(backend: Backend, identifier: str, caller: Caller) ->
     now = backend.now()
     result = RequestResult(message=MSG_RESET_SENT)
     with backend.transaction() as db:
-        if _request_allowed(db, backend, "reset_request", identifier):
+        if request_allowed(db, backend, "reset_request", identifier):
             return result  # silently: a visible wait would tell that the account exists
         account = _find_account(db, identifier, ("customer",))
         if account is None or not account.email or account.status == "disabled":
@@ -868,9 +868,9 @@ def request_password_reset(backend: Backend, identifier: str, caller: Caller) ->
             audit.record(db, "password_reset_request", outcome="throttled",
                          actor_id=account.id, terminal_id=caller.terminal_id, now=now)
             return result
-        code, link = _issue_token(db, backend, account, PURPOSE_RESET)
+        code, link = issue_token(db, backend, account, PURPOSE_RESET)
         mail.enqueue(db, to=account.email, template="password_reset", language=caller.language,
-                     params={"code": code, "link": _url(backend, "reset", link),
+                     params={"code": code, "link": public_url(backend, "reset", link),
                              "name": _name(account)})
         audit.record(db, "password_reset_request", actor_id=account.id,
                      terminal_id=caller.terminal_id, now=now)
@@ -894,12 +894,12 @@ def reset_password(backend: Backend, identifier: str, code: str, new_password: s
     now = backend.now()
     with backend.transaction() as db:
         account = _find_account(db, identifier, ("customer",))
-        token = _check_code(db, backend, account, PURPOSE_RESET, code) if account else None
+        token = check_code(db, backend, account, PURPOSE_RESET, code) if account else None
         if account is None or token is None:
             audit.record(db, "password_reset", outcome="failed",
                          actor_id=account.id if account else None,
                          terminal_id=caller.terminal_id, now=now)
-            _raise_after_commit(db, _validation("code", MSG_CODE_INVALID))
+            raise_after_commit(db, _validation("code", MSG_CODE_INVALID))
         assert account is not None
         # raising here rolls the use of the code back: it stays valid for another password
         _new_password_problem(new_password, account, "new_password")
@@ -975,11 +975,11 @@ def request_email_change(backend: Backend, token: str | None, password: str, new
             audit.record(db, "email_change_request", outcome="taken", actor_id=account.id,
                          terminal_id=row.terminal_id, now=now)
         else:
-            code, link = _issue_token(db, backend, account, PURPOSE_EMAIL_CHANGE,
+            code, link = issue_token(db, backend, account, PURPOSE_EMAIL_CHANGE,
                                       new_email=address)
             mail.enqueue(db, to=address, template="email_change_confirm",
                          language=account.language,
-                         params={"code": code, "link": _url(backend, "confirm-email", link),
+                         params={"code": code, "link": public_url(backend, "confirm-email", link),
                                  "name": _name(account)})
             audit.record(db, "email_change_request", actor_id=account.id,
                          terminal_id=row.terminal_id, now=now)
@@ -994,11 +994,11 @@ def confirm_email_change(backend: Backend, token: str | None, code: str) -> Requ
         with backend.transaction() as db:
             row, account = sessions.live(db, backend, token)
             now = backend.now()
-            found = _check_code(db, backend, account, PURPOSE_EMAIL_CHANGE, code)
+            found = check_code(db, backend, account, PURPOSE_EMAIL_CHANGE, code)
             if found is None or not found.new_email:
                 audit.record(db, "email_change", outcome="failed", actor_id=account.id,
                              terminal_id=row.terminal_id, now=now)
-                _raise_after_commit(db, _validation("code", MSG_CODE_INVALID))
+                raise_after_commit(db, _validation("code", MSG_CODE_INVALID))
             assert found is not None and found.new_email
             old = account.email
             account.email = found.new_email

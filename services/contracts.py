@@ -48,9 +48,9 @@ from services.accounts import (
     MSG_POSTAL,
     MSG_REQUIRED,
     AddressChecks,
-    _fail,
-    _text,
+    clean_text,
     field_errors,
+    field_problem,
 )
 from services.caller import Caller
 from services.crypto import new_code, normalize_code
@@ -242,10 +242,10 @@ def _birth_date(value: Any) -> dt.date:
     """A typed birth date: required, a real date, not in the future, not before 1900."""
     if isinstance(value, dt.date):
         return value
-    raw = _text(value, required=True, max_len=12)
+    raw = clean_text(value, required=True, max_len=12)
     date = parse_date(raw or "")
     if date is None or date.year < 1900 or date > dt.date.today():
-        raise _fail(MSG_DATE)
+        raise field_problem(MSG_DATE)
     return date
 
 
@@ -260,10 +260,10 @@ class LinkForm(BaseModel):
     @field_validator("number", mode="before")
     @classmethod
     def _number(cls, value: Any) -> str:
-        raw = _text(value, required=True, max_len=40)
+        raw = clean_text(value, required=True, max_len=40)
         number = norm_number(raw or "")
         if not _NUMBER.fullmatch(number):
-            raise _fail(MSG_NUMBER)
+            raise field_problem(MSG_NUMBER)
         return number
 
     @field_validator("birth_date", mode="before")
@@ -274,14 +274,14 @@ class LinkForm(BaseModel):
     @field_validator("last_name", mode="before")
     @classmethod
     def _last_name(cls, value: Any) -> str:
-        return _text(value, required=True, max_len=120) or ""
+        return clean_text(value, required=True, max_len=120) or ""
 
     @field_validator("postal_code", mode="before")
     @classmethod
     def _postal_code(cls, value: Any) -> str:
-        raw = (_text(value, required=True, max_len=16) or "").upper()
+        raw = (clean_text(value, required=True, max_len=16) or "").upper()
         if not _POSTAL_ANY.fullmatch(re.sub(r"[\s\-]", "", raw)):
-            raise _fail(MSG_POSTAL)
+            raise field_problem(MSG_POSTAL)
         return raw
 
 
@@ -632,7 +632,7 @@ class CustomerDataInput(AddressChecks):
         if value in (None, ""):
             return None
         if value not in GENDERS:
-            raise _fail(MSG_GENDER)
+            raise field_problem(MSG_GENDER)
         return str(value)
 
     @field_validator("birth_date", mode="before")
@@ -643,12 +643,12 @@ class CustomerDataInput(AddressChecks):
     @field_validator("recipient", mode="before")
     @classmethod
     def _recipient(cls, value: Any) -> str | None:
-        return _text(value, required=False, max_len=200)
+        return clean_text(value, required=False, max_len=200)
 
     @field_validator("phone", "phone_work", mode="before")
     @classmethod
     def _phone(cls, value: Any, info: ValidationInfo) -> str | None:
-        text_ = _text(value, required=False, max_len=40)
+        text_ = clean_text(value, required=False, max_len=40)
         return None if text_ is None else normalize_phone(text_, info.data.get("country") or "DE")
 
 

@@ -51,18 +51,18 @@ from services.accounts import (
     MSG_REQUIRED,
     MSG_RESEND_WAIT,
     AddressChecks,
+    check_code,
+    clean_text,
     field_errors,
+    issue_token,
+    link_token_digest,
     normalize_email,
+    postal_key,
     prepare_password,
+    public_url,
+    raise_after_commit,
+    request_allowed,
 )
-from services.accounts import _check_code as check_code
-from services.accounts import _issue_token as issue_token
-from services.accounts import _link_digest as link_digest
-from services.accounts import _postal_key as postal_key
-from services.accounts import _raise_after_commit as raise_after_commit
-from services.accounts import _request_allowed as request_allowed
-from services.accounts import _text as clean_text
-from services.accounts import _url as public_url
 from services.caller import Caller
 from services.errors import (
     N_,
@@ -601,7 +601,7 @@ def redeem_link(backend: Backend, link_token: str, caller: Caller) -> CodeResult
     now = backend.now()
     with backend.transaction() as db:
         token = db.scalars(select(EmailToken).where(
-            EmailToken.link_digest == link_digest(backend, link_token or ""))).first()
+            EmailToken.link_digest == link_token_digest(backend, link_token or ""))).first()
         account = db.get(Account, token.account_id) if token is not None else None
         found = _stub_and_membership(db, account.email or "") if account is not None else None
         purpose = None

@@ -45,9 +45,9 @@ from services import audit, sessions
 from services.accounts import (
     MSG_FORM,
     AddressChecks,
-    _fail,
-    _text,
+    clean_text,
     field_errors,
+    field_problem,
     normalize_email,
 )
 from services.caller import Caller
@@ -122,7 +122,7 @@ class ProfileInput(AddressChecks):
     @field_validator("phone", mode="before")
     @classmethod
     def _phone(cls, value: Any, info: ValidationInfo) -> str | None:
-        text = _text(value, required=False, max_len=40)
+        text = clean_text(value, required=False, max_len=40)
         if text is None:
             return None
         return normalize_phone(text, info.data.get("country") or "DE")
@@ -133,9 +133,9 @@ def normalize_phone(text: str, country: str) -> str:
     try:
         number = phonenumbers.parse(text, country)
     except phonenumbers.NumberParseException:
-        raise _fail(MSG_PHONE) from None
+        raise field_problem(MSG_PHONE) from None
     if not phonenumbers.is_valid_number(number):
-        raise _fail(MSG_PHONE)
+        raise field_problem(MSG_PHONE)
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
 
@@ -228,7 +228,7 @@ def _field_error(field: str, exc: PydanticCustomError) -> ValidationFailed:
 def _phone_value(text: str, country: str) -> tuple[str, str]:
     """(international format, E.164 key) or ValidationFailed on the field ``phone``."""
     try:
-        value = _text(text, required=True, max_len=40)
+        value = clean_text(text, required=True, max_len=40)
         assert value is not None
         shown = normalize_phone(value, country or "DE")
     except PydanticCustomError as exc:
@@ -355,43 +355,43 @@ class BillingInput(BaseModel):
     @field_validator("umbrella_organisation", mode="before")
     @classmethod
     def _umbrella(cls, value: Any) -> str | None:
-        return _text(value, required=False, max_len=200)
+        return clean_text(value, required=False, max_len=200)
 
     @field_validator("delivery_method", mode="before")
     @classmethod
     def _delivery(cls, value: Any) -> str:
         if value not in DELIVERY_METHODS:
-            raise _fail(MSG_CHOOSE)
+            raise field_problem(MSG_CHOOSE)
         return str(value)
 
     @field_validator("payment_method", mode="before")
     @classmethod
     def _payment(cls, value: Any) -> str:
         if value not in PAYMENT_METHODS:
-            raise _fail(MSG_CHOOSE)
+            raise field_problem(MSG_CHOOSE)
         return str(value)
 
     @field_validator("iban", mode="before")
     @classmethod
     def _iban(cls, value: Any) -> str | None:
-        text = _text(value, required=False, max_len=50)
+        text = clean_text(value, required=False, max_len=50)
         if text is None:
             return None
         try:
             return IBAN(text).compact
         except (SchwiftyException, ValueError):
-            raise _fail(MSG_IBAN) from None
+            raise field_problem(MSG_IBAN) from None
 
     @field_validator("bic", mode="before")
     @classmethod
     def _bic(cls, value: Any) -> str | None:
-        text = _text(value, required=False, max_len=20)
+        text = clean_text(value, required=False, max_len=20)
         if text is None:
             return None
         try:
             return str(BIC(text.replace(" ", "")).compact)
         except (SchwiftyException, ValueError):
-            raise _fail(MSG_BIC) from None
+            raise field_problem(MSG_BIC) from None
 
 
 def validate_billing(data: dict[str, Any]) -> BillingInput:

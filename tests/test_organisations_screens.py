@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pilot import DEMO_PASSWORDS, app_for, login_token, settle, text
 from sqlalchemy import select
+from test_organisations import load_company
 from textual.widgets import Checkbox, DataTable, Input
 from welcome_helpers import make_customer
 
@@ -21,7 +22,6 @@ from screens.organisation import (
 )
 from services import accounts, mail, organisations
 from services.caller import Caller
-from services.demo import load_demo
 
 SIZE = (110, 40)
 PASSWORD = "Zitronenfalter-Wiese-Himmel-77"
@@ -69,7 +69,7 @@ async def register_from_welcome(pilot, email: str = EMAIL) -> None:
 
 
 async def test_welcome_to_first_login_with_approval_in_the_app(sqlite_backend) -> None:
-    load_demo(sqlite_backend)
+    load_company(sqlite_backend)
     app = app_for(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
         await register_from_welcome(pilot)
@@ -127,7 +127,7 @@ async def test_welcome_to_first_login_with_approval_in_the_app(sqlite_backend) -
 
 
 async def test_mismatch_is_neutral_in_form_error(sqlite_backend) -> None:
-    load_demo(sqlite_backend)
+    load_company(sqlite_backend)
     app = app_for(sqlite_backend, language="en")
     async with app.run_test(size=SIZE) as pilot:
         await app.push_screen(OrgRegisterScreen())
@@ -142,7 +142,7 @@ async def test_mismatch_is_neutral_in_form_error(sqlite_backend) -> None:
 
 
 async def test_rejection_with_reason_from_the_queue(sqlite_backend) -> None:
-    load_demo(sqlite_backend)
+    load_company(sqlite_backend)
     organisations.submit_registration(sqlite_backend, {
         "email": EMAIL, "customer_number": "300001", "postal_code": "80331",
         "first_name": "Mia", "last_name": "Berg", "privacy": True}, Caller())
@@ -161,7 +161,7 @@ async def test_rejection_with_reason_from_the_queue(sqlite_backend) -> None:
 
 
 async def test_direct_add_and_remove(sqlite_backend) -> None:
-    load_demo(sqlite_backend)
+    load_company(sqlite_backend)
     app = app_for(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
         app.set_session(login_token(sqlite_backend, "kkoehler"))
@@ -197,7 +197,7 @@ async def test_direct_add_and_remove(sqlite_backend) -> None:
 
 
 async def test_admin_sees_only_own_company_and_members_see_nothing(sqlite_backend) -> None:
-    load_demo(sqlite_backend)
+    load_company(sqlite_backend)
     other = make_customer(sqlite_backend, "300009", last_name="Andere", postal_code="10115",
                           ctype="company", company="Andere GmbH")
     with sqlite_backend.transaction() as db:
@@ -225,7 +225,7 @@ async def test_admin_sees_only_own_company_and_members_see_nothing(sqlite_backen
 async def test_queue_pages_forward_and_back(sqlite_backend, clock) -> None:
     import datetime as dt
 
-    load_demo(sqlite_backend)
+    load_company(sqlite_backend)
     with sqlite_backend.transaction() as db:
         cid = db.scalar(select(Customer.id).where(Customer.number == "300001"))
         for i in range(45):

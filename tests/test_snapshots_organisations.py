@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 from pilot import app_for, login_token, settle
+from test_organisations import load_company
 from textual.pilot import Pilot
 from textual.widgets import Input
 
@@ -26,7 +27,6 @@ from screens.organisation import (
 )
 from services import mail, organisations
 from services.caller import Caller
-from services.demo import load_demo
 
 SIZE = (110, 40)
 COMPANY = {"email": "mia.berg@example.de", "customer_number": "300001", "postal_code": "80331"}
@@ -138,7 +138,7 @@ STEPS = {
 @pytest.mark.parametrize("language", ["de", "en"])
 @pytest.mark.parametrize("step", list(STEPS))
 def test_organisation_step(snap_compare, sqlite_backend, step, language) -> None:
-    load_demo(sqlite_backend)
+    load_company(sqlite_backend)
     if step in ("queue", "members", "decision", "contact"):
         _requests(sqlite_backend)
     app = app_for(sqlite_backend, language=language)
