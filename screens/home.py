@@ -56,6 +56,8 @@ class HomeScreen(KioskScreen):
     HELP_ARTICLE = "home"
     CSS_PATH = "forms.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("down", "app.focus_next", show=False),
+        Binding("up", "app.focus_previous", show=False),
         Binding("f10", "logout", N_("Log out"), id="logout"),
     ]
 

@@ -317,3 +317,15 @@ async def test_start_page_sections_in_the_command_palette(sqlite_backend) -> Non
         await pilot.press("down", "enter")
         await settle(pilot)
         assert isinstance(app.screen, MergeScreen)
+
+
+async def test_start_page_moves_with_the_arrow_keys(sqlite_backend) -> None:
+    app = app_for(sqlite_backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.push_screen(HomeScreen("Erika"))
+        await settle(pilot)
+        assert app.focused.id == "nav-profile"
+        await pilot.press("down", "down")
+        assert app.focused.id == "nav-contracts"
+        await pilot.press("up")
+        assert app.focused.id == "nav-customer-numbers"
