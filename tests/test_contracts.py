@@ -14,7 +14,16 @@ from pilot import login_token
 from pypdf import PdfReader
 from sqlalchemy import func, select
 
-from db.models import Account, Consent, Contract, ContractLink, Customer, OutboxMail, SupportRequest
+from db.models import (
+    Account,
+    AuditEvent,
+    Consent,
+    Contract,
+    ContractLink,
+    Customer,
+    OutboxMail,
+    SupportRequest,
+)
 from services import contracts, exports, sessions
 from services.caller import Caller
 from services.demo import load_demo
@@ -49,13 +58,11 @@ def test_link_lists_and_mails_the_customer_on_record(demo) -> None:
         assert code in mails[0].body and "431177" in mails[0].body
         link = db.scalars(select(ContractLink)).one()
         assert link.objection_digest and code not in link.objection_digest
-    result = contracts.object_to_link(demo, code.lower(), Caller())
+    result = contracts.object_to_link(demo, _agent(demo), code.lower(), Caller())
     with demo.transaction() as db:
         request = db.get(SupportRequest, result.reference)
         assert request.kind == "contract_link_blocked"
         assert request.details["reason"] == "objection"
-    with pytest.raises(NotFound):
-        contracts.object_to_link(demo, "NOTACODE", Caller())
 
 
 @pytest.mark.parametrize("changes", [
@@ -348,3 +355,119 @@ def test_mail_overview_to_the_confirmed_address(demo) -> None:
         account.verified_at = None
     with pytest.raises(NotAllowed):
         exports.mail_overview(demo, token, Caller())
+
+
+# --------------------------------------------------------------------------- objection (desk)
+
+AGENT_PW = "Schreibtisch-Kaffee-Leuchte-77"
+
+
+def _agent(backend, name: str = "desk_obj", role: str = "agent",
+           caller: Caller | None = None) -> str:
+    from services import accounts
+    from services.agents import create_agent
+
+    create_agent(backend, name, role, AGENT_PW)
+    return accounts.login_agent(backend, name, AGENT_PW, caller or Caller()).token
+
+
+def _linked_code(backend) -> str:
+    """Link 431177 for amueller; the objection code from the mail to the customer on record."""
+    _link(backend, login_token(backend, "amueller"))
+    with backend.transaction() as db:
+        mail = db.scalars(select(OutboxMail).where(OutboxMail.template == "contract_linked")).one()
+        return mail.params["objection_code"]
+
+
+def _objections(backend) -> list[SupportRequest]:
+    with backend.transaction() as db:
+        return [r for r in db.scalars(select(SupportRequest).where(
+            SupportRequest.kind == "contract_link_blocked")) if r.details["reason"] == "objection"]
+
+
+def test_objection_by_an_agent_names_contract_and_customer(demo) -> None:
+    code = _linked_code(demo)
+    token = _agent(demo)
+    result = contracts.object_to_link(demo, token, f" {code[:4]}-{code[4:].lower()} ",
+                                      Caller(terminal_id="desk-1"))
+    assert (result.created, result.contract_number, result.customer_number,
+            result.linked_account) == (True, "431177", "100001", "amueller")
+    assert "Musterjobber" in result.customer_name
+    assert code not in result.model_dump_json()
+    [request] = _objections(demo)
+    assert request.id == result.reference and request.customer_id == result.customer_id
+    assert request.details["contract_number"] == "431177"
+    assert request.details["recorded_by"] == "desk_obj"
+    assert code not in str(request.details) and request.subject == contracts.SUBJECT_OBJECTION
+    with demo.transaction() as db:
+        event = db.scalars(select(AuditEvent).where(
+            AuditEvent.event == "contract_link_objection")).one()
+        assert event.outcome == "ok" and event.customer_id == result.customer_id
+        assert code not in str(event.details)
+
+
+def test_objection_creates_exactly_one_request(demo) -> None:
+    code = _linked_code(demo)
+    token = _agent(demo)
+    first = contracts.object_to_link(demo, token, code, Caller())
+    again = contracts.object_to_link(demo, _agent(demo, "desk_two", "supervisor"), code, Caller())
+    assert (first.created, again.created, again.reference) == (True, False, first.reference)
+    assert len(_objections(demo)) == 1
+
+
+def test_objection_refuses_customer_and_missing_sessions(demo) -> None:
+    code = _linked_code(demo)
+    for token in (login_token(demo, "lfuchs"), login_token(demo, "amueller"), None, "nonsense"):
+        with pytest.raises((NotAllowed, sessions.SessionExpired)):
+            contracts.object_to_link(demo, token, code, Caller())
+    assert _objections(demo) == []
+
+
+def test_wrong_objection_code_is_neutral_and_throttled(demo, clock) -> None:
+    code = _linked_code(demo)
+    token = _agent(demo)
+    messages = set()
+    for wrong in ("NOTACODE", "A" * 12, "Ä💥<b>x</b>", code[:-1]):
+        with pytest.raises(NotFound) as caught:
+            contracts.object_to_link(demo, token, wrong, Caller(terminal_id="desk-1"))
+        messages.add((caught.value.message, tuple(caught.value.fields.items())))
+    assert messages == {(contracts.MSG_OBJECTION_BAD,
+                         (("objection_code", contracts.MSG_OBJECTION_BAD),))}
+    with pytest.raises(NotFound):
+        contracts.object_to_link(demo, token, "WRONG5", Caller(terminal_id="desk-1"))
+    # the fifth wrong code makes this agent wait, even with the right code
+    with pytest.raises(Throttled) as caught:
+        contracts.object_to_link(demo, token, code, Caller(terminal_id="desk-1"))
+    assert caught.value.params["seconds"] == 300
+    with pytest.raises(ValidationFailed):
+        contracts.object_to_link(demo, token, "  ", Caller(terminal_id="desk-1"))
+    assert _objections(demo) == []
+    with demo.transaction() as db:
+        failed = db.scalars(select(AuditEvent).where(
+            AuditEvent.event == "contract_link_objection")).all()
+        assert [e.outcome for e in failed] == ["failed"] * 5
+        assert all(code not in str(e.details) for e in failed)
+    clock.advance(hours=1.1)  # the window has passed (the agent logs in again: idle timeout)
+    from services import accounts
+
+    token = accounts.login_agent(demo, "desk_obj", AGENT_PW, Caller()).token
+    assert contracts.object_to_link(demo, token, code, Caller(terminal_id="desk-1")).created
+
+
+def test_wrong_objection_codes_throttle_the_terminal_for_every_agent(demo) -> None:
+    code = _linked_code(demo)
+    caller = Caller(terminal_id="desk-9")
+    for index in range(3):
+        token = _agent(demo, f"desk_t{index}", caller=caller)
+        for _ in range(5 if index < 2 else 4):
+            with pytest.raises(NotFound):
+                contracts.object_to_link(demo, token, "NOTACODE", caller)
+    # 14 failures at desk-9 so far; one more reaches the terminal limit of 15
+    with pytest.raises(NotFound):
+        contracts.object_to_link(demo, token, "NOTACODE", caller)
+    with pytest.raises(Throttled):
+        contracts.object_to_link(demo, _agent(demo, "desk_fresh", caller=caller), code, caller)
+    with pytest.raises(Throttled):  # this agent waits on any terminal
+        contracts.object_to_link(demo, token, code, Caller(terminal_id="desk-0"))
+    other = _agent(demo, "desk_other")
+    assert contracts.object_to_link(demo, other, code, Caller(terminal_id="desk-0")).created
