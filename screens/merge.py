@@ -257,15 +257,14 @@ class MergeScreen(KioskScreen):
         self.query_one("#merge-credential", Input).focus()
 
     def _require(self) -> bool:
-        ok = True
-        if not self._keep_value():
-            self.query_one("#merge-keep-error", FieldError).show(self._(MSG_EMPTY))
-            ok = False
-        for widget_id in ("merge-other-number", "merge-credential"):
-            if not self.query_one(f"#{widget_id}", Input).value.strip():
-                self.query_one(f"#{widget_id}-error", FieldError).show(self._(MSG_EMPTY))
-                ok = False
-        return ok
+        empty = [] if self._keep_value() else ["merge-keep"]
+        empty += [widget_id for widget_id in ("merge-other-number", "merge-credential")
+                  if not self.query_one(f"#{widget_id}", Input).value.strip()]
+        for widget_id in empty:
+            self.query_one(f"#{widget_id}-error", FieldError).show(self._(MSG_EMPTY))
+        if empty:  # the cursor goes where the customer has to type
+            self.query_one(f"#{empty[0]}").focus()
+        return not empty
 
     def _values(self) -> tuple[str, str, str]:
         return (self._keep_value(), self.query_one("#merge-other-number", Input).value,

@@ -182,3 +182,19 @@ async def test_customer_session_merge_offers_an_account(sqlite_backend) -> None:
         assert app.screen.query_one("#register-username")
         assert app.session_token is None
     assert not sessions.is_customer_session(sqlite_backend, token)
+
+
+async def test_empty_fields_say_so_and_the_cursor_goes_to_the_first(sqlite_backend) -> None:
+    load_demo(sqlite_backend)
+    token = login_token(sqlite_backend, "amueller")
+    app = app_for(sqlite_backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_wizard(pilot, token)
+        app.screen.query_one("#merge-credential", Input).value = "geheim"
+        app.screen.query_one("#merge-next").press()
+        await settle(pilot)
+        assert text(app, "#merge-other-number-error") == "Das Feld darf nicht leer bleiben"
+        assert text(app, "#merge-credential-error") == ""
+        assert app.focused is app.screen.query_one("#merge-other-number")
+        await pilot.press(*"200002", "enter")
+        assert app.focused is app.screen.query_one("#merge-credential")
