@@ -582,7 +582,7 @@ def _objection_throttled(db: DbSession, agent_id: int, caller: Caller, now: dt.d
                                  now)
     wait = max(state.wait_seconds(now) for state in states)
     if wait:
-        raise Throttled(MSG_WAIT, params={"seconds": wait})
+        raise Throttled(MSG_WAIT, params={"seconds": wait}, fields={"objection_code": MSG_WAIT})
 
 
 def object_to_link(backend: Backend, token: str | None, objection_code: str,

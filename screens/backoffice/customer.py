@@ -15,11 +15,11 @@ from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
 from screens.backoffice.common import DeskMixin, queue_label
-from screens.backoffice.dialogs import CodeDialog, ConfirmDialog, InputDialog
+from screens.backoffice.dialogs import CodeDialog, ConfirmDialog, InputDialog, NoteDialog
 from screens.customer_numbers import cell
 from screens.register import CUSTOMER_TYPE_LABELS
 from screens.widgets import KioskScreen, date_text, plain
-from services import backoffice, backoffice_actions
+from services import backoffice, backoffice_actions, contracts
 from services.errors import N_, DomainError, NotFound
 
 ACCOUNT_COLUMNS = (("username", N_("User name"), 16), ("email", N_("E-mail address"), 26),
@@ -155,6 +155,7 @@ class CustomerScreen(AccountActions, KioskScreen):
         Binding("escape", "back", N_("Back"), id="back"),
         Binding("n", "new_code", N_("New code"), id="desk-new-code"),
         Binding("u", "unfreeze", N_("Unfreeze"), id="desk-unfreeze"),
+        Binding("a", "unlink_contract", N_("Unlink"), id="desk-unlink-contract"),
         *ACCOUNT_BINDINGS,
         Binding("r", "reassign", N_("Reassign"), id="desk-reassign"),
         Binding("z", "reverse_merge", N_("Reverse"), id="desk-reverse"),
@@ -201,6 +202,8 @@ class CustomerScreen(AccountActions, KioskScreen):
              N_("Revoke the old codes and print a letter")),
             (N_("Unfreeze the activation code"), self.action_unfreeze,
              N_("After too many wrong codes")),
+            (N_("End the contract link"), self.action_unlink_contract,
+             N_("The selected contract is no longer linked to its user account")),
             *self.account_palette(),
         ]
         if self.role == "supervisor":
@@ -315,6 +318,38 @@ class CustomerScreen(AccountActions, KioskScreen):
         self._confirm(N_("Unfreeze the activation code of {number}?"), lambda: self.desk_call(
             backoffice_actions.unfreeze_code, self.customer_id,
             then=lambda _result: self.reload()))
+
+    def action_unlink_contract(self) -> None:
+        """ "Vertragsverknüpfung aufheben" for the selected contract (or the only linked one):
+        confirmed with an optional note for the user, who is told by mail."""
+        if self.view is None:
+            return
+        linked = [c for c in self.view.contracts if c.linked_to]
+        table = self.query_one("#cv-contracts", DataTable)
+        rows = self.view.contracts
+        chosen = rows[table.cursor_row] if 0 <= table.cursor_row < len(rows) else None
+        if chosen is None or not chosen.linked_to:
+            chosen = linked[0] if len(linked) == 1 else None
+        if chosen is None:
+            self.query_one("#cv-tabs", TabbedContent).active = "cv-contracts-tab"
+            table.focus()
+            self.app.notify(self._(N_("Please select a linked contract first.") if linked
+                                   else N_("No contract of this customer is linked.")),
+                            markup=False)
+            return
+        contract = chosen
+
+        def confirmed(note: str | None) -> None:
+            if note is not None:
+                self.desk_call(contracts.unlink_contract, self.customer_id, contract.number,
+                               self.app.caller, note,  # type: ignore[attr-defined]
+                               then=lambda _result: self.reload())
+
+        self.app.push_screen(NoteDialog(
+            N_("End the link of contract {contract} to {user}? The user is told by mail. "
+               "Note for the user (optional):"), required=False,
+            params={"contract": contract.number, "user": contract.linked_to or ""},
+            submit=N_("End link")), confirmed)
 
     def action_reassign(self) -> None:
         if self.role != "supervisor" or self.view is None:

@@ -28,9 +28,10 @@ from textual.widgets import (
 
 from screens.backoffice.common import DeskMixin, queue_label
 from screens.backoffice.dialogs import InputDialog, NoteDialog
+from screens.backoffice.objection import OPEN_CUSTOMER, ObjectionDialog, ObjectionDoneDialog
 from screens.customer_numbers import cell
 from screens.widgets import KioskScreen, TranslatedLabel, date_text, plain
-from services import backoffice
+from services import backoffice, contracts
 from services.errors import N_
 
 DEBOUNCE = 0.25
@@ -83,6 +84,7 @@ class DeskScreen(DeskMixin, KioskScreen):
         Binding("f6", "show_tab('desk-tab-queues')", N_("Queues"), id="desk-queues-tab"),
         Binding("f7", "show_tab('desk-tab-dashboard')", N_("Dashboard"), id="desk-dashboard-tab"),
         Binding("f8", "jump", N_("Go to customer"), id="desk-jump"),
+        Binding("f9", "objection", N_("Objection"), id="desk-objection"),
         Binding("ctrl+t", "take", N_("Take"), id="desk-take"),
         Binding("ctrl+n", "comment", N_("Comment"), id="desk-comment"),
         Binding("ctrl+r", "resolve", N_("Resolve"), id="desk-resolve"),
@@ -97,6 +99,7 @@ class DeskScreen(DeskMixin, KioskScreen):
         self._queue = backoffice.REQUEST_KINDS[0]
         self._items: list[backoffice.QueueItem] = []
         self._hits: list[backoffice.SearchHit] = []
+        self._select_request: int | None = None  # highlight this request once it is loaded
 
     # -- layout ---------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -186,6 +189,9 @@ class DeskScreen(DeskMixin, KioskScreen):
              N_("Queue sizes and activity per day")),
             (N_("Jump to a customer by number"), self.action_jump,
              N_("Open the customer with this number")),
+            (N_("Record an objection"), self.action_objection,
+             N_("The customer on record objects to a contract link with the code from the "
+                "e-mail")),
             (N_("Take the request"), self.action_take, N_("Assign the request to yourself")),
             (N_("Comment on the request"), self.action_comment, N_("An internal note")),
             (N_("Resolve the request"), self.action_resolve, N_("The customer is told by mail")),
@@ -214,6 +220,26 @@ class DeskScreen(DeskMixin, KioskScreen):
 
         self.app.push_screen(InputDialog(N_("Jump to a customer by number"),
                                          N_("Customer number"), "jump-number"), chosen)
+
+    # -- objection to a contract link -------------------------------------------------------
+    def action_objection(self) -> None:
+        """ "Widerspruch erfassen": the code, then the new request in the contract-link queue
+        and the choice to open the customer."""
+        self.app.push_screen(ObjectionDialog(), self._objection_recorded)
+
+    def _objection_recorded(self, result: contracts.ObjectionResult | None) -> None:
+        if result is None:
+            return
+        self._queue, self._select_request = contracts.KIND_BLOCKED, result.reference
+        queues = self.query_one("#desk-queues", DataTable)
+        queues.move_cursor(row=backoffice.QUEUES.index(contracts.KIND_BLOCKED))
+        self.action_show_tab("desk-tab-queues")
+
+        def chosen(choice: str | None) -> None:
+            if choice == OPEN_CUSTOMER:
+                self.open_customer(result.customer_id)
+
+        self.app.push_screen(ObjectionDoneDialog(result), chosen)
 
     # -- search ---------------------------------------------------------------------------
     @on(Input.Changed, "#desk-search")
@@ -319,6 +345,10 @@ class DeskScreen(DeskMixin, KioskScreen):
                 date_text(self, item.created_at), key=str(item.id))
         if items:
             table.move_cursor(row=min(max(row, 0), len(items) - 1))
+        wanted = [i for i, item in enumerate(items) if item.id == self._select_request]
+        if wanted:
+            table.move_cursor(row=wanted[0])
+            self._select_request = None
         self._show_detail()
 
     @on(DataTable.RowHighlighted, "#desk-queue-items")
