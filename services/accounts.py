@@ -901,23 +901,55 @@ def reset_password(backend: Backend, identifier: str, code: str, new_password: s
                          terminal_id=caller.terminal_id, now=now)
             raise_after_commit(db, _validation("code", MSG_CODE_INVALID))
         assert account is not None
-        # raising here rolls the use of the code back: it stays valid for another password
-        _new_password_problem(new_password, account, "new_password")
-        account.password_hash = backend.hasher.hash(prepare_password(new_password))
-        account.password_changed_at = now
-        if account.status == "locked":
-            account.status = "active" if account.verified_at else "unverified"
-            audit.record(db, "account_unlocked", actor_id=account.id, via="reset", now=now)
-        account.failed_logins = 0
-        account.locked_until = None
-        throttle.reset(db, "login", "account", f"a{account.id}")
-        sessions.end_all(db, account.id, "password_reset", now)
-        if account.email:
-            mail.enqueue(db, to=account.email, template="password_changed",
-                         language=account.language, params={"name": _name(account)})
-        audit.record(db, "password_reset", actor_id=account.id, terminal_id=caller.terminal_id,
-                     now=now)
+        _apply_reset(db, backend, account, new_password, caller, now)
     return RequestResult(message=MSG_RESET_DONE)
+
+
+def reset_password_link(backend: Backend, link_token: str, new_password: str, caller: Caller
+                        ) -> RequestResult:
+    """The web variant of ``reset_password``: the token from the mailed link instead of the
+    identifier and the code (a weak password leaves the link valid)."""
+    problems = check_password(new_password)
+    if problems:
+        raise ValidationFailed(MSG_FORM, fields={"new_password": problems[0]})
+    now = backend.now()
+    with backend.transaction() as db:
+        token = db.scalars(_lock(select(EmailToken).where(
+            EmailToken.link_digest == link_token_digest(backend, link_token or "")), backend)).first()
+        account = db.get(Account, token.account_id) if token else None
+        if (token is None or account is None or account.kind != "customer"
+                or token.purpose != PURPOSE_RESET or token.expires_at <= now
+                or token.failed_attempts >= MAX_CODE_TRIES
+                or db.execute(update(EmailToken).where(
+                    EmailToken.id == token.id, EmailToken.used_at.is_(None),
+                    EmailToken.revoked_at.is_(None)).values(used_at=now)).rowcount != 1):
+            audit.record(db, "password_reset", outcome="failed", terminal_id=caller.terminal_id,
+                         via="link", now=now)
+            raise_after_commit(db, _validation("code", MSG_CODE_INVALID))
+        assert account is not None
+        _apply_reset(db, backend, account, new_password, caller, now)
+    return RequestResult(message=MSG_RESET_DONE)
+
+
+def _apply_reset(db: DbSession, backend: Backend, account: Account, new_password: str,
+                 caller: Caller, now: dt.datetime) -> None:
+    """The new password after a valid code or link: unlock, end sessions, mail, audit."""
+    # raising here rolls the use of the code back: it stays valid for another password
+    _new_password_problem(new_password, account, "new_password")
+    account.password_hash = backend.hasher.hash(prepare_password(new_password))
+    account.password_changed_at = now
+    if account.status == "locked":
+        account.status = "active" if account.verified_at else "unverified"
+        audit.record(db, "account_unlocked", actor_id=account.id, via="reset", now=now)
+    account.failed_logins = 0
+    account.locked_until = None
+    throttle.reset(db, "login", "account", f"a{account.id}")
+    sessions.end_all(db, account.id, "password_reset", now)
+    if account.email:
+        mail.enqueue(db, to=account.email, template="password_changed",
+                     language=account.language, params={"name": _name(account)})
+    audit.record(db, "password_reset", actor_id=account.id, terminal_id=caller.terminal_id,
+                 now=now)
 
 
 # --------------------------------------------------------------------------- changes
@@ -1064,6 +1096,7 @@ __all__ = [
     "request_email_change",
     "request_password_reset",
     "reset_password",
+    "reset_password_link",
     "resend_verification",
     "validate_registration",
     "verify_email",

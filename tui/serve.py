@@ -3,6 +3,7 @@
 textual-serve starts one `kiosk` process per browser session (per websocket) and ends it when
 the tab closes, so every session has its own app, its own login, its own idle timer and its
 own kiosk mode; all sessions share one database (use PostgreSQL for more than a handful).
+The server itself also answers the links in mails (``tui.weblinks``) with its own backend.
 """
 
 from __future__ import annotations
@@ -11,6 +12,12 @@ import os
 import shlex
 import sys
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from services.backend import Backend
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,34 @@ def app_command(options: ServeOptions) -> str:
     return shlex.join(parts)
 
 
+def kiosk_server(options: ServeOptions, backend: Backend) -> Any:
+    """textual-serve's server with the mail-link pages (``tui.weblinks``) added."""
+    from textual_serve.server import Server
+
+    from tui.weblinks import LinkPages, error_pages
+
+    class KioskServer(Server):  # type: ignore[misc]
+        """The served application plus the routes of the links in mails."""
+
+        async def _make_app(self) -> web.Application:
+            app = await super()._make_app()
+            app.middlewares.append(error_pages)
+            app.add_routes(LinkPages(backend).routes())
+            return app
+
+        async def web_app(self) -> web.Application:
+            """The aiohttp application (tests run it in-process)."""
+            return await self._make_app()
+
+    return KioskServer(
+        app_command(options),
+        host=options.host,
+        port=options.port,
+        title="Kundenkiosk",
+        public_url=options.resolved_public_url,
+    )
+
+
 def serve(options: ServeOptions) -> None:
     """Check the database once (clear error before serving), then serve until interrupted."""
     from services.backend import Backend
@@ -56,19 +91,10 @@ def serve(options: ServeOptions) -> None:
     backend = Backend(load_settings(database_url=options.database_url))
     backend.ensure_schema()
     backend.digester  # noqa: B018 - create the secret key once, not racing in N sessions
-    backend.dispose()
 
-    public_url = options.resolved_public_url
     # Links in mails written by the sessions point at this server unless configured.
-    os.environ.setdefault("KIOSK_PUBLIC_URL", public_url)
-
-    from textual_serve.server import Server
-
-    server = Server(
-        app_command(options),
-        host=options.host,
-        port=options.port,
-        title="Kundenkiosk",
-        public_url=public_url,
-    )
-    server.serve()
+    os.environ.setdefault("KIOSK_PUBLIC_URL", options.resolved_public_url)
+    try:
+        kiosk_server(options, backend).serve()
+    finally:
+        backend.dispose()
