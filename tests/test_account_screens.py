@@ -329,3 +329,25 @@ async def test_start_page_moves_with_the_arrow_keys(sqlite_backend) -> None:
         assert app.focused.id == "nav-contracts"
         await pilot.press("up")
         assert app.focused.id == "nav-customer-numbers"
+
+
+async def test_f10_logs_out_from_every_flow_screen(sqlite_backend) -> None:
+    from pilot import login_token
+
+    from screens.contracts import contracts_flow
+    from screens.merge import merge_flow
+    from screens.products import ProductsScreen
+    from screens.welcome import WelcomeScreen
+    from services.demo import load_demo
+
+    load_demo(sqlite_backend)
+    for factory in (ProductsScreen, contracts_flow, merge_flow):
+        app = app_for(sqlite_backend)
+        async with app.run_test(size=SIZE) as pilot:
+            app.set_session(login_token(sqlite_backend, "amueller"))
+            await app.push_screen(factory())
+            await settle(pilot)
+            await pilot.press("f10")
+            await settle(pilot)
+            assert isinstance(app.screen, WelcomeScreen), factory
+            assert app.session_token is None

@@ -161,6 +161,11 @@ class SessionMixin:
         self.notify(self._(MSG_LOGGED_OUT))  # type: ignore[attr-defined]
         self.run_worker(self.wipe(), exclusive=True, group="wipe")  # type: ignore[attr-defined]
 
+    def action_logout(self) -> None:
+        """F10 on every screen of a logged-in customer (bindings "app.logout")."""
+        if self.session_token is not None:
+            self.logout()
+
     def session_expired(self, error: DomainError | None = None) -> None:
         async def wipe_and_tell() -> None:
             await self.wipe()  # type: ignore[attr-defined]
