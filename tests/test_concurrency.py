@@ -3,12 +3,11 @@
 Twenty worker processes (each its own interpreter, engine and connections, like twenty
 terminals) wait at one barrier and then do the same thing at once. Each race must end with
 exactly one winner; every other worker gets a clear ``DomainError`` (the message a customer
-would see), never a database error, a deadlock or "database is locked". The thread-based
-races live beside each flow's own tests.
-
-Contract, approval and merge races run the same way: add a worker function below
-(``_contract_worker`` …) and a test next to ``test_process_race_*`` once the flows exist —
-see ``PROCESS_RACES_TO_ADD``.
+would see), never a database error, a deadlock or "database is locked". The races: one
+customer number, one licence key, one contract (guide 001), one pending membership decided by
+twenty super admins (guide 003) and one merge pair submitted from twenty sessions (guide 004);
+plus throttle counters that stay exact under concurrent failures. The thread-based races live
+beside each flow's own tests.
 """
 
 from __future__ import annotations
@@ -29,25 +28,38 @@ from welcome_helpers import make_customer
 from db.models import (
     Account,
     ActivationCode,
+    AuditEvent,
+    Contract,
+    ContractLink,
+    Customer,
     CustomerLink,
     LicenceKey,
+    Membership,
+    MergeOrder,
+    OutboxMail,
     Product,
     Throttle,
 )
-from services import sessions, throttle
+from services import organisations, sessions, throttle
 from services.backend import Backend
 from services.caller import Caller
 from services.config import Settings
 from services.crypto import PasswordHasher, normalize_code, normalize_key
+from services.demo import load_demo
 from services.errors import DomainError
 
 WORKERS = 20
-# Flows of other issues whose process races belong here too (#5, #7, #8).
-PROCESS_RACES_TO_ADD = ("contract link", "membership approval", "merge pair")
 
 CODE = "RACE-CODE-2026"
 NUMBER = "K-777001"
 KEY = "RACE-KEY7-ABCD-9XYZ"
+# The demo's contract 431177 (guide 001) and the data that prove it is the customer's.
+CONTRACT = {"number": "431177", "birth_date": "05.10.2000", "last_name": "Musterjobber",
+            "postal_code": "34117"}
+# The demo's merge pair (guide 004): amueller holds 200001; 200002's customer password.
+MERGE_KEEP, MERGE_OTHER = "200001", "200002"
+MERGE_PASSWORD = "Leuchtturm-Sylt-Moewe-17"
+APPLICANT = "bewerberin@example.org"
 
 # --------------------------------------------------------------------------- in the workers
 
@@ -55,9 +67,14 @@ _BACKENDS: dict[tuple[str, str], Backend] = {}
 
 
 def _worker_backend(url: str, home: str) -> Backend:
-    """One backend per worker process and database (engines are not shared across forks)."""
+    """One backend per worker process and database (engines are not shared across forks).
+    A new test's database closes the previous one's connections: twenty workers keeping one
+    idle PostgreSQL connection per test would exhaust the server's ``max_connections``."""
     key = (url, home)
     if key not in _BACKENDS:
+        for old in _BACKENDS.values():
+            old.dispose()
+        _BACKENDS.clear()
         settings = Settings(home=Path(home), terminal_id="race")  # type: ignore[call-arg]
         _BACKENDS[key] = Backend(settings, database_url=url,
                                  hasher=PasswordHasher(memory_kib=19 * 1024, time_cost=2,
@@ -67,7 +84,10 @@ def _worker_backend(url: str, home: str) -> Backend:
 
 def _warm_up() -> None:
     """Pay the imports once per worker, before any race starts."""
+    import services.contracts  # noqa: F401
     import services.customer_numbers  # noqa: F401
+    import services.merge  # noqa: F401
+    import services.organisations  # noqa: F401
     import services.products  # noqa: F401
 
 
@@ -98,6 +118,42 @@ def _redeem_worker(url: str, home: str, barrier: Any, token: str,
     backend = _worker_backend(url, home)
     barrier.wait(timeout=60)
     return _outcome(lambda: redeem_key(backend, token, KEY, Caller(terminal_id=terminal)).sku)
+
+
+def _contract_worker(url: str, home: str, barrier: Any, token: str,
+                     terminal: str) -> tuple[str, str, str]:
+    from services.contracts import link_contract
+
+    backend = _worker_backend(url, home)
+    barrier.wait(timeout=60)
+    return _outcome(lambda: link_contract(backend, token, CONTRACT,
+                                          Caller(terminal_id=terminal)).number)
+
+
+def _decide_worker(url: str, home: str, barrier: Any, token: str, terminal: str,
+                   customer_id: int, membership_id: int, approve: bool) -> tuple[str, str, str]:
+    from services.organisations import decide
+
+    backend = _worker_backend(url, home)
+    barrier.wait(timeout=60)
+    reason = None if approve else "Nicht bei uns beschäftigt"
+    return _outcome(lambda: decide(backend, token, customer_id, membership_id, approve, reason,
+                                   Caller(terminal_id=terminal)).message)
+
+
+def _merge_worker(url: str, home: str, barrier: Any, token: str,
+                  terminal: str) -> tuple[str, str, str]:
+    from services.merge import submit
+
+    backend = _worker_backend(url, home)
+    barrier.wait(timeout=60)
+
+    def run() -> str:
+        result = submit(backend, token, MERGE_KEEP, MERGE_OTHER, MERGE_PASSWORD, True,
+                        Caller(terminal_id=terminal))
+        return f"{result.order_id} {result.already} {result.contracts}"
+
+    return _outcome(run)
 
 
 def _fail_worker(url: str, home: str, barrier: Any) -> tuple[str, str, str]:
@@ -152,8 +208,8 @@ def _race(pool: tuple[ProcessPoolExecutor, Any], fn: Callable[..., tuple[str, st
     return results
 
 
-def accounts_with_sessions(backend: Backend, count: int) -> list[str]:
-    """``count`` active accounts, each with a fresh session (password entered just now)."""
+def racers(backend: Backend, count: int) -> list[int]:
+    """``count`` active accounts (racer00, racer01 …); their ids."""
     ids = []
     with backend.transaction() as db:
         for i in range(count):
@@ -164,8 +220,27 @@ def accounts_with_sessions(backend: Backend, count: int) -> list[str]:
             db.add(account)
             db.flush()
             ids.append(account.id)
+    return ids
+
+
+def sessions_of(backend: Backend, account_ids: list[int]) -> list[str]:
+    """A fresh session (password entered just now) per id, at terminal kiosk-0, kiosk-1 …"""
     return [sessions.open_session(backend, i, terminal_id=f"kiosk-{n}")
-            for n, i in enumerate(ids)]
+            for n, i in enumerate(account_ids)]
+
+
+def one_winner(results: list[tuple[str, str, str]], loser: str) -> str:
+    """Exactly one worker won and every other one got the ``loser`` error; the winner's
+    result text."""
+    outcomes = Counter((kind, name) for kind, name, _text in results)
+    assert outcomes[("ok", "")] == 1, results
+    assert outcomes[("domain", loser)] == WORKERS - 1, results
+    return next(text for kind, _name, text in results if kind == "ok")
+
+
+def accounts_with_sessions(backend: Backend, count: int) -> list[str]:
+    """``count`` active accounts, each with a fresh session (password entered just now)."""
+    return sessions_of(backend, racers(backend, count))
 
 
 def customer_with_code(backend: Backend) -> int:
@@ -183,9 +258,7 @@ def test_process_race_for_one_customer_number(pool, real_backend) -> None:
     tokens = accounts_with_sessions(real_backend, WORKERS)
     results = _race(pool, _link_worker, real_backend,
                     [(t, f"kiosk-{n}", CODE) for n, t in enumerate(tokens)])
-    outcomes = Counter((kind, name) for kind, name, _text in results)
-    assert outcomes[("ok", "")] == 1, results
-    assert outcomes[("domain", "LinkConflict")] == WORKERS - 1, results
+    one_winner(results, "LinkConflict")
     with real_backend.transaction() as db:
         links = db.scalar(select(func.count()).select_from(CustomerLink)
                           .where(CustomerLink.customer_id == customer_id))
@@ -226,12 +299,120 @@ def test_process_race_for_one_licence_key(pool, real_backend) -> None:
     tokens = accounts_with_sessions(real_backend, WORKERS)
     results = _race(pool, _redeem_worker, real_backend,
                     [(t, f"kiosk-{n}") for n, t in enumerate(tokens)])
-    outcomes = Counter((kind, name) for kind, name, _text in results)
-    assert outcomes[("ok", "")] == 1, results
-    assert outcomes[("domain", "KeyRejected")] == WORKERS - 1, results
+    one_winner(results, "KeyRejected")
     with real_backend.transaction() as db:
         owners = db.scalars(select(LicenceKey.redeemed_by_id)).all()
     assert len(owners) == 1 and owners[0] is not None
+
+
+def test_process_race_for_one_contract(pool, real_backend) -> None:
+    """20 accounts link the demo's contract 431177 with the right data at once: one link;
+    the others hear that it belongs to another account (no failed attempt counted)."""
+    load_demo(real_backend)
+    tokens = accounts_with_sessions(real_backend, WORKERS)
+    results = _race(pool, _contract_worker, real_backend,
+                    [(t, f"kiosk-{n}") for n, t in enumerate(tokens)])
+    one_winner(results, "ContractTaken")
+    with real_backend.transaction() as db:
+        owners = db.scalars(select(Account.username).join(
+            ContractLink, ContractLink.account_id == Account.id).join(
+            Contract, Contract.id == ContractLink.contract_id).where(
+            Contract.number == CONTRACT["number"])).all()
+        informed = db.scalar(select(func.count()).select_from(OutboxMail).where(
+            OutboxMail.template == "contract_linked"))
+        counted = db.scalar(select(func.count()).select_from(Throttle).where(
+            Throttle.action == "contract_link", Throttle.failures > 0))
+        taken = db.scalar(select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.event == "contract_link", AuditEvent.outcome == "conflict"))
+    assert len(owners) == 1 and owners[0].startswith("racer"), owners
+    assert (informed, counted, taken) == (1, 0, WORKERS - 1)
+
+
+def company_with_super_admins(backend: Backend, count: int) -> tuple[int, list[int]]:
+    """A company customer with ``count`` active super admins; (customer id, account ids)."""
+    customer_id = make_customer(backend, "K-777100", last_name="Wettlauf GmbH",
+                                postal_code="34117", ctype="company", company="Wettlauf GmbH")
+    admins = racers(backend, count)
+    with backend.transaction() as db:
+        db.add_all([Membership(customer_id=customer_id, account_id=a,
+                               email_key=f"racer{n:02d}@example.org", role="super_admin",
+                               state="active") for n, a in enumerate(admins)])
+    return customer_id, admins
+
+
+def pending_applicant(backend: Backend, customer_id: int) -> int:
+    """An applicant (stub account, code confirmed) waiting for a super admin; the
+    membership id."""
+    with backend.transaction() as db:
+        stub = Account(email=APPLICANT, email_key=APPLICANT, status="pending_approval",
+                       first_name="Bea", last_name="Bewerberin")
+        db.add(stub)
+        db.flush()
+        membership = Membership(customer_id=customer_id, account_id=stub.id,
+                                email_key=APPLICANT, role="member", state="pending_approval")
+        db.add(membership)
+        db.flush()
+        return membership.id
+
+
+def test_process_race_for_one_membership_approval(pool, real_backend) -> None:
+    """20 super admins decide one pending request at once, half approving, half rejecting:
+    one decision is recorded and mailed; the others hear that another admin decided."""
+    customer_id, admins = company_with_super_admins(real_backend, WORKERS)
+    membership_id = pending_applicant(real_backend, customer_id)
+    tokens = sessions_of(real_backend, admins)
+    results = _race(pool, _decide_worker, real_backend,
+                    [(t, f"kiosk-{n}", customer_id, membership_id, n % 2 == 0)
+                     for n, t in enumerate(tokens)])
+    winner = one_winner(results, "AlreadyDecided")
+    with real_backend.transaction() as db:
+        membership = db.get(Membership, membership_id)
+        mails = db.scalars(select(OutboxMail.template).where(OutboxMail.to == APPLICANT)).all()
+        decisions = db.scalars(select(AuditEvent).where(
+            AuditEvent.event == "org_request_decided")).all()
+    assert membership is not None and membership.decided_by_id in admins
+    expected = {"approved": (organisations.MSG_APPROVED, ["org_complete"]),
+                "rejected": (organisations.MSG_REJECTED, ["org_rejected"])}
+    assert (winner, mails) == expected[membership.state], (membership.state, winner, mails)
+    assert Counter(e.outcome for e in decisions) == {"ok": 1, "conflict": WORKERS - 1}
+    assert [e.actor_id for e in decisions if e.outcome == "ok"] == [membership.decided_by_id]
+
+
+def test_process_race_for_one_merge_pair(pool, real_backend) -> None:
+    """20 sessions of amueller submit the merge of 200002 into 200001 at once: one merge
+    order, the contracts moved once; every other session gets that order back (already)."""
+    load_demo(real_backend)
+    with real_backend.transaction() as db:
+        keep_id, other_id = (db.scalar(select(Customer.id).where(Customer.number == n))
+                             for n in (MERGE_KEEP, MERGE_OTHER))
+        db.add_all([Contract(number=f"R{MERGE_OTHER}-{i}", customer_id=other_id,
+                             product="Abo") for i in range(5)])
+        db.flush()
+        before = dict(db.execute(select(Contract.customer_id, func.count())
+                                 .group_by(Contract.customer_id)).all())
+        holder = db.scalar(select(CustomerLink.account_id).where(
+            CustomerLink.customer_id == keep_id))
+    tokens = sessions_of(real_backend, [holder] * WORKERS)
+    results = _race(pool, _merge_worker, real_backend,
+                    [(t, f"kiosk-{n}") for n, t in enumerate(tokens)])
+    assert all(kind == "ok" for kind, _name, _text in results), results
+    orders = Counter(text for _kind, _name, text in results)
+    moved = before[other_id]
+    first = [t for t in orders if t.split()[1] == "False"]
+    assert len(first) == 1 and orders[first[0]] == 1, orders
+    order_id = int(first[0].split()[0])
+    assert orders[f"{order_id} True {moved}"] == WORKERS - 1, orders
+    with real_backend.transaction() as db:
+        counts = dict(db.execute(select(Contract.customer_id, func.count())
+                                 .group_by(Contract.customer_id)).all())
+        order = db.scalars(select(MergeOrder)).one()
+        merged = db.get(Customer, other_id)
+        mailed = db.scalar(select(func.count()).select_from(OutboxMail).where(
+            OutboxMail.template == "merge_done"))
+    assert order.id == order_id and len(order.moved["contracts"]) == moved
+    assert counts.get(other_id, 0) == 0
+    assert counts[keep_id] == before.get(keep_id, 0) + moved
+    assert merged is not None and merged.merged_into_id == keep_id and mailed == 1
 
 
 def test_process_throttle_counter_exact(pool, real_backend) -> None:
