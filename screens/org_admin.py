@@ -152,7 +152,9 @@ class OrganisationScreen(KioskScreen):
         self.action_reload()
         tabs = self.query_one(TabbedContent)
         tabs.active = TABS[0][0] if super_admin else TABS[1][0]
-        self.query_one("#org-requests" if super_admin else "#org-members").focus()
+        # after the tab switch has settled (it would take the focus back to the tab bar)
+        self.call_after_refresh(
+            self.query_one("#org-requests" if super_admin else "#org-members").focus)
 
     def _heading(self) -> None:
         if self.org is None:
@@ -197,7 +199,7 @@ class OrganisationScreen(KioskScreen):
         first = (len(self.pages) - 1) * organisations.PAGE_SIZE
         label = self.query_one("#org-requests-count", TranslatedLabel)
         if page.total:
-            label.set_message(N_("{total} open requests, shown: {first} to {last}"),
+            label.set_message(N_("Open requests: {total}, shown: {first} to {last}"),
                               total=page.total, first=first + 1, last=first + len(page.items))
         else:
             label.set_message(N_("There are no open requests."))

@@ -89,10 +89,11 @@ async def test_welcome_to_first_login_with_approval_in_the_app(sqlite_backend) -
         app.set_session(login_token(sqlite_backend, "kkoehler"))
         await app.push_screen(OrganisationScreen())
         await settle(pilot)
-        assert "1 offene Anfragen" in text(app, "#org-requests-count")
+        assert "Offene Anfragen: 1" in text(app, "#org-requests-count")
         table = app.screen.query_one("#org-requests", DataTable)
         assert str(table.get_row_at(0)[0]) == "Mia Berg"
         assert str(table.get_row_at(0)[2]) == "300001"
+        assert app.focused is table  # Enter opens the decision at once
         await press(pilot, "#org-approve")
         assert isinstance(app.screen, DecisionDialog)
         await press(pilot, "#org-decision-submit")
@@ -242,7 +243,7 @@ async def test_queue_pages_forward_and_back(sqlite_backend, clock) -> None:
         def first_email() -> str:
             return str(table.get_row_at(0)[1])
 
-        assert "45 open requests, shown: 1 to 20" in text(app, "#org-requests-count")
+        assert "Open requests: 45, shown: 1 to 20" in text(app, "#org-requests-count")
         assert first_email() == "p00@example.de"
         assert app.screen.query_one("#org-prev-page").disabled
         await press(pilot, "#org-next-page")
