@@ -11,12 +11,15 @@ from urllib.parse import urlsplit
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
+from conftest import make_settings
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select
+from test_serve_browser import CHROMEDRIVER, CHROMIUM, Served, needs_chromium
 
 from db.models import Account, EmailToken, Membership
 from services import accounts, mail, organisations, passwords
+from services.backend import Backend
 from services.caller import Caller
 from services.demo import load_demo
 from services.i18n import translate
@@ -341,3 +344,61 @@ def test_any_accept_language_header_gives_a_supported_language(header: str) -> N
     clean = "".join(ch for ch in header if 32 <= ord(ch) < 127)
     request = make_mocked_request("GET", "/verify/x", headers={"Accept-Language": clean})
     assert choose_language(request) in ("de", "en")
+
+
+# --------------------------------------------------------------------------- a real browser
+
+
+@needs_chromium
+def test_real_browser_on_a_running_kiosk_serve(tmp_path) -> None:
+    """`kiosk serve` as a process, headless Chromium (English browser): the link page, its
+    button and the password form work under the pages' Content-Security-Policy."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    served = Served(tmp_path)
+    backend = Backend(make_settings(tmp_path / "home", public_url=served.url),
+                      database_url=served.db)
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--lang=en-US"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver.implicitly_wait(10)
+
+    def heading(expected: str) -> None:
+        WebDriverWait(driver, 10).until(
+            lambda d: d.find_element(By.TAG_NAME, "h1").text == expected)
+
+    try:
+        accounts.register(backend, registration(), CALLER)
+        with backend.transaction() as db:
+            sent = [m for m in mail.outbox(db) if m.template == "verify_email"][-1]
+            link = sent.params["link"]
+        assert link.startswith(served.url + "/verify/")
+        driver.get(link + "?lang=en")
+        assert driver.find_element(By.TAG_NAME, "h1").text == "Confirm your e-mail address"
+        driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        heading("E-mail address confirmed")
+        assert account_row(backend).status == "active"
+        accounts.request_password_reset(backend, "maxmuster", CALLER)
+        with backend.transaction() as db:
+            link = [m for m in mail.outbox(db) if m.template == "password_reset"][-1].params["link"]
+        driver.get(link)  # no ?lang: the browser's Accept-Language (en-US) decides
+        assert driver.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en"
+        for value in ("kurz", PW_NEW):
+            driver.find_element(By.ID, "new_password").send_keys(value)
+            driver.find_element(By.ID, "password_confirm").send_keys(value)
+            driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+            if value == "kurz":
+                error = driver.find_element(By.ID, "new_password-error").text
+                assert error == passwords.MSG_TOO_SHORT
+        heading("Password changed")
+        assert accounts.login(backend, "maxmuster", PW_NEW, CALLER).token
+        assert "Traceback" not in served.log_text()
+    finally:
+        driver.quit()
+        backend.dispose()
+        served.stop()
