@@ -428,3 +428,19 @@ async def test_supervisor_reverses_a_merge(sqlite_backend):
     with sqlite_backend.transaction() as db:
         assert db.scalar(select(Customer.merged_into_id).where(
             Customer.number == "200002")) is None
+
+
+async def test_down_from_the_search_field_selects_a_result(sqlite_backend):
+    load_demo(sqlite_backend)
+    app = app_for(sqlite_backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await _desk(app, pilot, sqlite_backend)
+        await _type(pilot, "mül")
+        await pilot.pause(0.4)
+        await settle(pilot)
+        await pilot.press("down")  # into the results, first row
+        assert app.focused is app.screen.query_one("#desk-results")
+        await pilot.press("down", "enter")  # the second hit
+        await settle(pilot)
+        assert isinstance(app.screen, CustomerScreen)
+        assert "200002" in text(app, "#cv-title")

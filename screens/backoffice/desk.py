@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.command import Hit, Hits, Provider
@@ -247,6 +247,14 @@ class DeskScreen(DeskMixin, KioskScreen):
         if self._debounce is not None:
             self._debounce.stop()
         self._debounce = self.set_timer(DEBOUNCE, lambda: self.run_search(event.value))
+
+    def on_key(self, event: events.Key) -> None:
+        """Down in the search field goes to the results (the way a search list works)."""
+        if event.key == "down" and self.focused is self.query_one("#desk-search"):
+            results = self.query_one("#desk-results", DataTable)
+            if results.row_count:
+                event.stop()
+                results.focus()
 
     @on(Input.Submitted, "#desk-search")
     def _submitted(self, event: Input.Submitted) -> None:
