@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import html
 import re
 from collections.abc import AsyncIterator
@@ -17,11 +18,12 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from test_serve_browser import CHROMEDRIVER, CHROMIUM, Served, needs_chromium
 
-from db.models import Account, EmailToken, Membership
-from services import accounts, mail, organisations, passwords
+from db.models import Account, AuditEvent, EmailToken, Membership
+from services import accounts, mail, organisations, passwords, sessions
 from services.backend import Backend
 from services.caller import Caller
 from services.demo import load_demo
+from services.errors import DomainError, ValidationFailed
 from services.i18n import translate
 from tui.serve import ServeOptions, kiosk_server
 from tui.weblinks import MSG_INVALID_LINK, choose_language, error_pages
@@ -194,6 +196,58 @@ async def test_verify_link_is_no_reset_link(client, sqlite_backend) -> None:
     assert account_row(sqlite_backend).status == "unverified"
 
 
+@pytest.fixture
+async def any_client(backend) -> AsyncIterator[TestClient]:
+    """The same application on SQLite and PostgreSQL."""
+    app = await kiosk_server(ServeOptions(), backend).web_app()
+    async with TestClient(TestServer(app)) as test_client:
+        yield test_client
+
+
+async def test_same_link_posted_twice_at_once_acts_once(any_client, backend) -> None:
+    accounts.register(backend, registration(), CALLER)
+    path = link_path(backend, "verify_email")
+    _status, page = await page_of(any_client, path)
+    form = hidden_fields(page)
+    results = await asyncio.gather(*(post(any_client, path, form) for _ in range(4)))
+    assert sorted(status for status, _text in results) == [200, 410, 410, 410]
+    with backend.transaction() as db:
+        events = db.scalars(select(AuditEvent).where(
+            AuditEvent.event == "email_verification", AuditEvent.outcome == "ok")).all()
+    assert len(events) == 1
+
+
+def test_reset_by_link_service(backend) -> None:
+    """``accounts.reset_password_link``: a refused password keeps the link, it works once,
+    and only for its purpose."""
+    accounts.register(backend, registration(), CALLER)
+    verify_token = link_path(backend, "verify_email").rsplit("/", 1)[1]
+    with pytest.raises(ValidationFailed):
+        accounts.reset_password_link(backend, verify_token, PW_NEW, CALLER)
+    accounts.verify_email_link(backend, verify_token, CALLER)
+    accounts.request_password_reset(backend, "maxmuster", CALLER)
+    token = link_path(backend, "password_reset").rsplit("/", 1)[1]
+    with pytest.raises(ValidationFailed) as weak:
+        accounts.reset_password_link(backend, token, "kurz", CALLER)
+    assert weak.value.fields == {"new_password": passwords.MSG_TOO_SHORT}
+    with pytest.raises(ValidationFailed) as named:
+        accounts.reset_password_link(backend, token, "Der Müller fährt gern Fahrrad", CALLER)
+    assert named.value.fields == {"new_password": passwords.MSG_CONTAINS_NAME}
+    session = accounts.login(backend, "maxmuster", PW, CALLER).token
+    assert accounts.reset_password_link(backend, token, PW_NEW, CALLER).message == \
+        accounts.MSG_RESET_DONE
+    with pytest.raises(ValidationFailed) as used:
+        accounts.reset_password_link(backend, token, PW_NEW + "!", CALLER)
+    assert used.value.fields == {"code": accounts.MSG_CODE_INVALID}
+    assert accounts.login(backend, "maxmuster", PW_NEW, CALLER).token
+    with pytest.raises(DomainError):  # the reset ended the sessions of the account
+        sessions.current(backend, session)
+    with backend.transaction() as db:
+        details = str([e.details for e in db.scalars(select(AuditEvent))])
+        changed = [m for m in mail.outbox(db) if m.template == "password_changed"]
+    assert token not in details and PW_NEW not in details and len(changed) == 1
+
+
 # --------------------------------------------------------------------------- /confirm-email
 
 
@@ -241,7 +295,6 @@ async def test_org_confirm_and_complete_by_link(client, sqlite_backend) -> None:
     assert membership_state(sqlite_backend) == "pending_approval"
     # the super admin approves at the kiosk
     kk = accounts.login(sqlite_backend, "kkoehler", KK_PASSWORD, CALLER).token
-    from services import sessions
     sessions.reauthenticate(sqlite_backend, kk, KK_PASSWORD)
     with sqlite_backend.transaction() as db:
         customer_id, membership_id = db.execute(select(
