@@ -17,7 +17,16 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Input
 
 from screens.backoffice.dialogs import MSG_EMPTY, DeskDialog
-from screens.widgets import Field, FormError, TranslatedButton, TranslatedLabel, clear_errors
+from screens.widgets import (
+    Field,
+    FieldError,
+    FormError,
+    TranslatedButton,
+    TranslatedLabel,
+    clear_errors,
+    error_message,
+    show_domain_error,
+)
 from services import contracts, sessions
 from services.errors import N_, DomainError
 
@@ -60,14 +69,19 @@ class ObjectionDialog(DeskDialog):
                          app.caller, on_success=self.dismiss, on_error=self._failed)
 
     def _failed(self, error: DomainError) -> None:
-        from screens.widgets import show_domain_error
-
+        """Beside the field when the error concerns the code (wrong, wait), else above the
+        buttons; an ended agent session goes back to the start."""
         self.query_one("#objection-submit", TranslatedButton).disabled = False
         if isinstance(error, sessions.SessionExpired):
             self.dismiss(None)
             self.app.session_expired(error)  # type: ignore[attr-defined]
             return
-        show_domain_error(self, error, field_ids={"objection_code": "objection-code"})
+        clear_errors(self)
+        if "objection_code" in error.fields:
+            self.query_one("#objection-code-error", FieldError).show(
+                error_message(self, error, error.fields["objection_code"]))
+        else:
+            show_domain_error(self, error)
         self.query_one("#objection-code", Input).focus()
 
 
