@@ -466,19 +466,28 @@ class OutboxMail(Base):
 # Prefix search as you type, answered by indexes (migration 0007). PostgreSQL answers
 # ``LIKE 'p%'`` only from ``text_pattern_ops`` indexes (whatever the database collation);
 # SQLite compares bytewise and answers its range scans (``col >= p AND col < p + U+10FFFF``)
-# from plain indexes (there these are plain indexes too: Alembic compares indexes per
-# table, not per dialect, so both databases carry the same set).
+# from plain indexes: there the unique/plain indexes that already exist serve, so the pattern
+# copies of those columns are PostgreSQL-only (``ddl_if``); the postal code and the lower-cased
+# e-mail have no other index and get one on both databases.
 Index("ix_customer_email_lower", func.lower(Customer.email).label("email_lower"),
       postgresql_ops={"email_lower": "text_pattern_ops"})
+Index("ix_customer_postal_code_pattern", Customer.postal_code,
+      postgresql_ops={"postal_code": "text_pattern_ops"})
 for _name, _column in (
     ("ix_customer_number_pattern", Customer.number),
     ("ix_customer_search_name_pattern", Customer.search_name),
-    ("ix_customer_postal_code_pattern", Customer.postal_code),
     ("ix_contract_number_pattern", Contract.number),
     ("ix_account_email_key_pattern", Account.email_key),
     ("ix_account_username_key_pattern", Account.username_key),
 ):
-    Index(_name, _column, postgresql_ops={_column.key: "text_pattern_ops"})
+    Index(_name, _column, postgresql_ops={_column.key: "text_pattern_ops"}).ddl_if(
+        dialect="postgresql")
+
+
+def applies_to(index: Index, dialect: str) -> bool:
+    """Whether ``index`` exists on ``dialect`` (indexes limited with ``ddl_if``)."""
+    condition = getattr(index, "_ddl_if", None)
+    return condition is None or condition.dialect in (None, dialect)
 
 
 metadata = Base.metadata
