@@ -138,9 +138,11 @@ def render(page: Page, language: str) -> web.Response:
     """The whole document; every text is escaped here or in the field helpers."""
     _ = _translator(language)
     other = "en" if language == "de" else "de"
-    parts = [f'<nav><a href="?lang={other}" lang="{other}">'
-             f'{"English" if other == "en" else "Deutsch"}</a></nav>',
-             f"<h1>{_(page.title)}</h1>"]
+    parts = []
+    if page.form is None or not page.form.hidden:  # a switch would lose the form's state
+        parts.append(f'<nav><a href="?lang={other}" lang="{other}">'
+                     f'{"English" if other == "en" else "Deutsch"}</a></nav>')
+    parts.append(f"<h1>{_(page.title)}</h1>")
     if page.error:
         parts.append(f'<p class="error" role="alert">{_(page.error, **page.error_params)}</p>')
     parts += [f"<p>{html.escape(text)}</p>" for text in page.paragraphs]
