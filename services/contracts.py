@@ -601,8 +601,7 @@ def object_to_link(backend: Backend, token: str | None, objection_code: str,
     with backend.transaction() as db:
         agent = agent_session(db, backend, token)
         _objection_throttled(db, agent.id, caller, now)
-        link = db.scalars(select(ContractLink).where(
-            ContractLink.objection_digest == wanted)).first()
+        link = _objected_link(db, backend, wanted)
         if link is None:
             for scope, key, policy in _objection_keys(agent.id, caller):
                 throttle.fail(db, OBJECTION_ACTION, scope, key, policy, now)
@@ -626,6 +625,19 @@ def object_to_link(backend: Backend, token: str | None, objection_code: str,
             customer_name=customer_name(customer), linked_account=holder,
             params={"reference": str(request.id), "number": contract.number,
                     "customer": customer.number})
+
+
+def _objected_link(db: DbSession, backend: Backend, digest: str) -> ContractLink | None:
+    """The link with this objection digest, read again under its contract's lock (the lock a
+    link and an unlink take), so two agents recording the same objection run in turn."""
+    query = select(ContractLink).where(ContractLink.objection_digest == digest)
+    link = db.scalars(query).first()
+    if link is None:
+        return None
+    contract = db.get(Contract, link.contract_id)
+    assert contract is not None
+    _lock_contract(db, backend, contract.number)
+    return db.scalars(query.execution_options(populate_existing=True)).first()
 
 
 def _objection_request(db: DbSession, link: ContractLink, contract: Contract, account: Account,

@@ -471,3 +471,22 @@ def test_wrong_objection_codes_throttle_the_terminal_for_every_agent(demo) -> No
         contracts.object_to_link(demo, token, code, Caller(terminal_id="desk-0"))
     other = _agent(demo, "desk_other")
     assert contracts.object_to_link(demo, other, code, Caller(terminal_id="desk-0")).created
+
+
+def test_two_agents_record_the_same_objection_at_once(demo) -> None:
+    code = _linked_code(demo)
+    tokens = [_agent(demo, f"desk_race{i}") for i in range(4)]
+    barrier = threading.Barrier(len(tokens))
+    created: list[bool] = []
+
+    def run(token: str) -> None:
+        barrier.wait()
+        created.append(contracts.object_to_link(demo, token, code, Caller()).created)
+
+    threads = [threading.Thread(target=run, args=(t,)) for t in tokens]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(created) == [False, False, False, True]
+    assert len(_objections(demo)) == 1
