@@ -61,7 +61,7 @@ class ObjectionDialog(DeskDialog):
         clear_errors(self)
         code = self.query_one("#objection-code", Input).value.strip()
         if not code:
-            self.query_one("#objection-code-error").show(self._(MSG_EMPTY))  # type: ignore[attr-defined]
+            self.query_one("#objection-code-error", FieldError).show(self._(MSG_EMPTY))
             return
         self.query_one("#objection-submit", TranslatedButton).disabled = True
         app: Any = self.app
