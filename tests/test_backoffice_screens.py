@@ -82,6 +82,7 @@ async def test_agent_login_wrong_then_right(sqlite_backend):
         assert text(app, "#form-error") or text(app, "#agent-password-error")
         app.screen.query_one("#agent-identifier").value = "desk_agent"
         app.screen.query_one("#agent-password").value = AGENT_PW
+        await pilot.pause(0.3)  # a button ignores clicks during its 0.2 s press effect
         await pilot.click("#agent-submit")
         await settle(pilot)
         assert isinstance(app.screen, DeskScreen)
@@ -261,6 +262,7 @@ async def test_reject_needs_a_reason_in_the_dialog(sqlite_backend):
         assert isinstance(app.screen, NoteDialog)
         assert text(app, "#note-text-error")
         app.screen.query_one("#note-text").value = "Nicht nachweisbar."
+        await pilot.pause(0.3)  # a button ignores clicks during its 0.2 s press effect
         await pilot.click("#note-submit")
         await settle(pilot)
     with sqlite_backend.transaction() as db:
