@@ -140,6 +140,14 @@ async def test_mismatch_is_neutral_in_form_error(sqlite_backend) -> None:
         await press(pilot, "#orgreg-next")
         assert isinstance(app.screen, OrgRegisterScreen)
         assert "could not find a company account" in text(app, "#form-error")
+        first = app.focused
+        assert first is not None and first.id and first.id.startswith("orgreg-")
+        # typed at the kiosk: Enter in the postal code field; the cursor lands in the same
+        # place every time, so the customer can correct without looking for it
+        app.screen.query_one("#orgreg-postal-code").focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.focused is first
 
 
 async def test_rejection_with_reason_from_the_queue(sqlite_backend) -> None:
