@@ -9,9 +9,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import sessionmaker
 
-
-class DatabaseConfigError(RuntimeError):
-    """A database URL or location that cannot be used; the message is one clear sentence."""
+from db.errors import DatabaseConfigError
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]

@@ -247,7 +247,7 @@ class KioskApp(SessionMixin, App[None], inherit_bindings=False):
     def _connect(self) -> None:
         """Open the database in a thread after the first frame; exit with one sentence when
         it cannot be used (never a traceback)."""
-        from db.engine import DatabaseConfigError
+        from db.errors import DatabaseConfigError
         from services.errors import DomainError
 
         try:

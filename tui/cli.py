@@ -211,7 +211,7 @@ COMMANDS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from db.engine import DatabaseConfigError
+    from db.errors import DatabaseConfigError
     from services.crypto import SecretKeyError
     from services.errors import DomainError
 

@@ -124,7 +124,7 @@ class SessionMixin:
 
     def _housekeeping(self) -> None:
         def run() -> None:
-            from db.engine import DatabaseConfigError
+            from db.errors import DatabaseConfigError
             from services import housekeeping
 
             try:
