@@ -450,10 +450,12 @@ def test_sqlite_writers_wait_for_a_long_write_instead_of_failing(pool, real_back
 
 
 def test_pool_really_uses_separate_processes(pool) -> None:
-    executor, _manager = pool
-    pids = set(executor.map(_pid, range(WORKERS)))
-    assert os.getpid() not in pids and len(pids) > 1
+    executor, manager = pool
+    barrier = manager.Barrier(WORKERS)  # all tasks at once: one process each
+    pids = set(executor.map(_pid_at, [barrier] * WORKERS))
+    assert os.getpid() not in pids and len(pids) == WORKERS
 
 
-def _pid(_n: int) -> int:
+def _pid_at(barrier: Any) -> int:
+    barrier.wait(timeout=120)
     return os.getpid()
