@@ -408,6 +408,7 @@ def test_real_browser_on_a_running_kiosk_serve(tmp_path) -> None:
     """`kiosk serve` as a process, headless Chromium (English browser): the link page, its
     button and the password form work under the pages' Content-Security-Policy."""
     from selenium import webdriver
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
@@ -423,7 +424,8 @@ def test_real_browser_on_a_running_kiosk_serve(tmp_path) -> None:
     driver.implicitly_wait(10)
 
     def heading(expected: str) -> None:
-        WebDriverWait(driver, 10).until(
+        # the page is replaced after a POST: an <h1> found a moment before may be gone
+        WebDriverWait(driver, 10, ignored_exceptions=(StaleElementReferenceException,)).until(
             lambda d: d.find_element(By.TAG_NAME, "h1").text == expected)
 
     try:
