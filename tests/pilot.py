@@ -45,3 +45,18 @@ def login_token(backend, user: str, password: str | None = None, *,
     if reauth:
         sessions.reauthenticate(backend, token, password)
     return token
+
+
+async def palette_hits(pilot: Pilot, timeout: float = 10.0) -> int:
+    """After typing into the command palette: wait until its (asynchronous) search has
+    listed something, and return how many hits there are."""
+    import time
+
+    from textual.command import CommandList
+
+    deadline = time.monotonic() + timeout
+    while True:
+        count = pilot.app.screen.query_one(CommandList).option_count
+        if count or time.monotonic() > deadline:
+            return count
+        await pilot.pause(0.05)

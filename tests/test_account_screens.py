@@ -295,7 +295,7 @@ async def test_typing_again_after_a_wrong_password_logs_in(sqlite_backend) -> No
 
 
 async def test_start_page_sections_in_the_command_palette(sqlite_backend) -> None:
-    from pilot import login_token
+    from pilot import login_token, palette_hits
 
     from screens.merge import MergeScreen
     from services.demo import load_demo
@@ -313,7 +313,7 @@ async def test_start_page_sections_in_the_command_palette(sqlite_backend) -> Non
         await pilot.press("ctrl+p")
         await pilot.pause()
         await pilot.press(*"zusammenf")
-        await pilot.pause(0.5)
+        assert await palette_hits(pilot)
         await pilot.press("down", "enter")
         await settle(pilot)
         assert isinstance(app.screen, MergeScreen)

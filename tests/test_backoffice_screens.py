@@ -4,7 +4,7 @@ you type, the customer view and its actions, the queues, the palette jump."""
 from __future__ import annotations
 
 import pytest
-from pilot import app_for, settle, text
+from pilot import app_for, palette_hits, settle, text
 from sqlalchemy import select
 from test_backoffice import AGENT_PW, SUPER_PW, _conflict_request
 
@@ -277,7 +277,7 @@ async def test_palette_jumps_to_a_customer_number(sqlite_backend):
         await pilot.press("ctrl+p")
         await settle(pilot)
         await _type(pilot, "100004")
-        await pilot.pause(0.5)
+        assert await palette_hits(pilot)
         await settle(pilot)
         await pilot.press("enter")
         await settle(pilot)

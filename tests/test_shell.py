@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 from babel.messages.pofile import read_po
+from pilot import palette_hits
 from textual.app import ComposeResult
 from textual.widgets import Button, Input, Label, Markdown, RadioButton, TextArea
 
@@ -117,7 +118,7 @@ async def test_command_palette_offers_customer_actions(sqlite_backend) -> None:
         await pilot.pause()
         assert app.screen.id == "--command-palette"
         await pilot.press(*"Hilfe")
-        await pilot.pause(0.3)
+        assert await palette_hits(pilot)
         await pilot.press("enter")
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
