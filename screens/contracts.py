@@ -25,7 +25,6 @@ from screens.customer_numbers import cell
 from screens.home import ReauthDialog, with_recent_auth
 from screens.widgets import (
     Field,
-    FieldError,
     FormError,
     KioskModal,
     KioskScreen,
@@ -33,12 +32,12 @@ from screens.widgets import (
     TranslatedLabel,
     clear_errors,
     date_text,
+    require,
     show_domain_error,
 )
 from services import contracts, exports, sessions
 from services.errors import N_, DomainError
 
-MSG_EMPTY = N_("This field must not be empty.")
 OPEN_ENDED = exports.OPEN_ENDED
 COLUMNS = (  # (key, msgid, display width)
     ("valid_from", N_("Valid from"), 11),
@@ -272,12 +271,7 @@ class LinkContractDialog(KioskModal):
 
     def _require(self) -> bool:
         """Every empty field says so beside it; the details appear once a number is there."""
-        ok = True
-        for name in self.FIELDS:
-            widget = self.query_one(f"#{name}", Input)
-            if not widget.value.strip():
-                self.query_one(f"#{name}-error", FieldError).show(self._(MSG_EMPTY))
-                ok = False
+        ok = require(self, *self.FIELDS)
         self.query_one("#contract-details").remove_class("-hidden")
         return ok
 

@@ -30,12 +30,12 @@ from screens.widgets import (
     clear_errors,
     date_text,
     plain,
+    require,
     show_domain_error,
 )
 from services import customer_numbers, sessions
 from services.errors import N_, DomainError
 
-MSG_EMPTY = N_("This field must not be empty.")
 INTRO = N_("To connect an additional customer number to your profile, enter your "
            "Freischaltcode and the customer number here. You will find the Freischaltcode "
            "and the customer number on your invoice.")
@@ -133,12 +133,7 @@ class CustomerNumbersScreen(KioskScreen):
                 self.query_one("#link-number", Input).value)
 
     def _require(self) -> bool:
-        ok = True
-        for widget_id in ("link-code", "link-number"):
-            if not self.query_one(f"#{widget_id}", Input).value.strip():
-                self.query_one(f"#{widget_id}-error").show(self._(MSG_EMPTY))  # type: ignore[attr-defined]
-                ok = False
-        return ok
+        return require(self, "link-code", "link-number")
 
     def _reset_messages(self) -> None:
         clear_errors(self)

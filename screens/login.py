@@ -17,23 +17,13 @@ from screens.widgets import (
     TranslatedButton,
     TranslatedLabel,
     clear_errors,
+    require,
     show_domain_error,
 )
 from services import accounts, customer_login
 from services.errors import N_, DomainError
 
-MSG_EMPTY = N_("This field must not be empty.")
 MSG_MISMATCH = N_("The passwords do not match.")
-
-
-def require(screen: KioskScreen, *widget_ids: str) -> bool:
-    """Mark every empty required field; True when all are filled."""
-    ok = True
-    for widget_id in widget_ids:
-        if not screen.query_one(f"#{widget_id}", Input).value.strip():
-            screen.query_one(f"#{widget_id}-error").show(screen._(MSG_EMPTY))  # type: ignore[attr-defined]
-            ok = False
-    return ok
 
 
 class LoginScreen(KioskScreen):

@@ -27,6 +27,7 @@ from textual.widgets import DataTable, Footer, Input, Select
 from screens.customer_numbers import cell
 from screens.home import with_recent_auth
 from screens.widgets import (
+    MSG_EMPTY,
     Field,
     FieldError,
     FormError,
@@ -35,12 +36,12 @@ from screens.widgets import (
     TranslatedButton,
     TranslatedLabel,
     clear_errors,
+    require,
     show_domain_error,
 )
 from services import merge, sessions
 from services.errors import N_, DomainError
 
-MSG_EMPTY = N_("This field must not be empty.")
 TITLE = N_("Merge customer numbers")
 INTRO = N_("If you have several customer numbers, you can combine them under one customer "
            "number here. You can merge only two customer numbers at a time; afterwards you "
@@ -257,14 +258,14 @@ class MergeScreen(KioskScreen):
         self.query_one("#merge-credential", Input).focus()
 
     def _require(self) -> bool:
-        empty = [] if self._keep_value() else ["merge-keep"]
-        empty += [widget_id for widget_id in ("merge-other-number", "merge-credential")
-                  if not self.query_one(f"#{widget_id}", Input).value.strip()]
-        for widget_id in empty:
-            self.query_one(f"#{widget_id}-error", FieldError).show(self._(MSG_EMPTY))
-        if empty:  # the cursor goes where the customer has to type
-            self.query_one(f"#{empty[0]}").focus()
-        return not empty
+        # the cursor goes where the customer has to type: the number to keep first
+        keep = bool(self._keep_value())
+        if not keep:
+            self.query_one("#merge-keep-error", FieldError).show(self._(MSG_EMPTY))
+        filled = require(self, "merge-other-number", "merge-credential", focus=keep)
+        if not keep:
+            self.query_one("#merge-keep").focus()
+        return keep and filled
 
     def _values(self) -> tuple[str, str, str]:
         return (self._keep_value(), self.query_one("#merge-other-number", Input).value,

@@ -29,12 +29,12 @@ from screens.widgets import (
     TranslatedButton,
     TranslatedLabel,
     clear_errors,
+    require,
     show_domain_error,
 )
 from services import organisations
 from services.errors import N_, DomainError, ValidationFailed
 
-MSG_EMPTY = N_("This field must not be empty.")
 PRIVACY_LABEL = N_("I have read the privacy statement and agree to it *")
 MARKETING_LABEL = N_("Yes, I agree to receive information and offers by e-mail (optional)")
 PRIVACY_TEXT = N_(
@@ -82,12 +82,7 @@ class _OrgForm(KioskScreen):
                            next(iter(self.FIELD_IDS.values()), None))
 
     def _require(self, *widget_ids: str) -> bool:
-        missing = [w for w in widget_ids if not self._value(w).strip()]
-        for widget_id in missing:
-            self.query_one(f"#{widget_id}-error", FieldError).show(self._(MSG_EMPTY))
-        if missing:
-            self.query_one(f"#{missing[0]}").focus()
-        return not missing
+        return require(self, *widget_ids, focus=True)
 
 
 # --------------------------------------------------------------------------- step 1

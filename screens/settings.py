@@ -21,7 +21,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Footer, Input, Label, TabbedContent, TabPane
 
-from screens.login import MSG_MISMATCH, require
+from screens.login import MSG_MISMATCH
 from screens.register import CUSTOMER_TYPE_LABELS
 from screens.widgets import (
     Field,
@@ -32,6 +32,7 @@ from screens.widgets import (
     clear_errors,
     date_text,
     language_of,
+    require,
     show_domain_error,
 )
 from services import accounts, customer_numbers, profile, sessions

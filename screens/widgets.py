@@ -36,6 +36,7 @@ from services.i18n import DEFAULT_LANGUAGE, format_date, translate
 log = logging.getLogger("kundenkiosk.screens")
 
 GENERIC_ERROR = N_("Something went wrong. Please try again or ask the staff for help.")
+MSG_EMPTY = N_("This field must not be empty.")
 
 
 def plain(text: object) -> Text:
@@ -180,6 +181,18 @@ class Field(Vertical):
     @property
     def error(self) -> FieldError:
         return self.query_one(f"#{self.widget.id}-error", FieldError)
+
+
+def require(screen: Any, *widget_ids: str, focus: bool = False) -> bool:
+    """Say "must not be empty" beside every empty input of ``widget_ids``; True when all are
+    filled. With ``focus`` the cursor goes to the first empty one."""
+    empty = [widget_id for widget_id in widget_ids
+             if not screen.query_one(f"#{widget_id}", Input).value.strip()]
+    for widget_id in empty:
+        screen.query_one(f"#{widget_id}-error", FieldError).show(screen._(MSG_EMPTY))
+    if focus and empty:
+        screen.query_one(f"#{empty[0]}").focus()
+    return not empty
 
 
 def clear_errors(screen: DOMNode) -> None:

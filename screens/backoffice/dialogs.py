@@ -19,10 +19,9 @@ from screens.widgets import (
     TranslatedLabel,
     clear_errors,
     plain,
+    require,
 )
 from services.errors import N_
-
-MSG_EMPTY = N_("This field must not be empty.")
 
 
 class DeskDialog(KioskModal):
@@ -95,10 +94,9 @@ class NoteDialog(DeskDialog):
     @on(TranslatedButton.Pressed, "#note-submit")
     def _submit(self) -> None:
         clear_errors(self)
-        value = self.query_one("#note-text", Input).value.strip()
-        if self.required and not value:
-            self.query_one("#note-text-error").show(self._(MSG_EMPTY))  # type: ignore[attr-defined]
+        if self.required and not require(self, "note-text"):
             return
+        value = self.query_one("#note-text", Input).value.strip()
         self.dismiss(value)
 
 
@@ -132,10 +130,9 @@ class InputDialog(DeskDialog):
         if widget_id is None or widget_id.id not in (self.input_id, f"{self.input_id}-submit"):
             return
         clear_errors(self)
-        value = self.query_one(f"#{self.input_id}", Input).value.strip()
-        if not value:
-            self.query_one(f"#{self.input_id}-error").show(self._(MSG_EMPTY))  # type: ignore[attr-defined]
+        if not require(self, self.input_id):
             return
+        value = self.query_one(f"#{self.input_id}", Input).value.strip()
         if self.check is None:
             self.dismiss(value)
             return

@@ -10,7 +10,6 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Footer, Input
 
-from screens.login import require
 from screens.widgets import (
     Field,
     FormError,
@@ -18,6 +17,7 @@ from screens.widgets import (
     TranslatedButton,
     TranslatedLabel,
     clear_errors,
+    require,
     show_domain_error,
 )
 from services import accounts

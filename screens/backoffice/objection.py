@@ -16,7 +16,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Input
 
-from screens.backoffice.dialogs import MSG_EMPTY, DeskDialog
+from screens.backoffice.dialogs import DeskDialog
 from screens.widgets import (
     Field,
     FieldError,
@@ -25,6 +25,7 @@ from screens.widgets import (
     TranslatedLabel,
     clear_errors,
     error_message,
+    require,
     show_domain_error,
 )
 from services import contracts, sessions
@@ -59,10 +60,9 @@ class ObjectionDialog(DeskDialog):
     @on(TranslatedButton.Pressed, "#objection-submit")
     def _submit(self) -> None:
         clear_errors(self)
-        code = self.query_one("#objection-code", Input).value.strip()
-        if not code:
-            self.query_one("#objection-code-error", FieldError).show(self._(MSG_EMPTY))
+        if not require(self, "objection-code"):
             return
+        code = self.query_one("#objection-code", Input).value.strip()
         self.query_one("#objection-submit", TranslatedButton).disabled = True
         app: Any = self.app
         self.run_service(contracts.object_to_link, app.backend, app.session_token, code,
