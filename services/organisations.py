@@ -32,7 +32,6 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError, field_validator
-from pydantic_core import PydanticCustomError
 from sqlalchemy import and_, delete, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DbSession
@@ -54,6 +53,7 @@ from services.accounts import (
     check_code,
     clean_text,
     field_errors,
+    field_problem,
     issue_token,
     link_token_digest,
     normalize_email,
@@ -157,10 +157,6 @@ class LastSuperAdmin(Conflict):
 # --------------------------------------------------------------------------- inputs
 
 
-def _fail(msgid: str) -> PydanticCustomError:
-    return PydanticCustomError("kiosk", msgid)
-
-
 def _required(value: Any, max_len: int) -> str:
     checked = clean_text(value, required=True, max_len=max_len)
     assert checked is not None
@@ -202,7 +198,7 @@ class PersonInput(AddressChecks):
     @classmethod
     def _privacy(cls, value: Any) -> bool:
         if value is not True:
-            raise _fail(MSG_PRIVACY)
+            raise field_problem(MSG_PRIVACY)
         return True
 
     @field_validator("marketing", mode="before")
@@ -228,7 +224,7 @@ class ContactInput(AddressChecks):
     @classmethod
     def _role(cls, value: Any) -> str:
         if value not in ROLES:
-            raise _fail(MSG_ROLE)
+            raise field_problem(MSG_ROLE)
         return str(value)
 
 
