@@ -471,6 +471,26 @@ def _lock(query, backend: Backend):  # type: ignore[no-untyped-def]
     return query if backend.is_sqlite else query.with_for_update()
 
 
+def live_link_token(db: DbSession, backend: Backend, link_token: str | None, now: dt.datetime
+                    ) -> tuple[EmailToken, Account] | None:
+    """The mailed link's token (row-locked) and its account while the link can still be used:
+    not used, revoked, expired or dead after wrong codes. None otherwise."""
+    token = db.scalars(_lock(select(EmailToken).where(
+        EmailToken.link_digest == link_token_digest(backend, link_token or "")), backend)).first()
+    account = db.get(Account, token.account_id) if token is not None else None
+    if (token is None or account is None or token.used_at or token.revoked_at
+            or token.expires_at <= now or token.failed_attempts >= MAX_CODE_TRIES):
+        return None
+    return token, account
+
+
+def use_token(db: DbSession, token: EmailToken, now: dt.datetime) -> bool:
+    """Mark the token used; False when another terminal used or revoked it first."""
+    return db.execute(update(EmailToken).where(
+        EmailToken.id == token.id, EmailToken.used_at.is_(None),
+        EmailToken.revoked_at.is_(None)).values(used_at=now)).rowcount == 1
+
+
 def check_code(db: DbSession, backend: Backend, account: Account, purpose: str, code: str
                 ) -> EmailToken | None:
     """The matching live token, marked used; None after counting a wrong try."""
@@ -625,19 +645,15 @@ def verify_email_link(backend: Backend, link_token: str, caller: Caller) -> Veri
     """The web variant: the token from the mailed link instead of the code."""
     now = backend.now()
     with backend.transaction() as db:
-        token = db.scalars(_lock(select(EmailToken).where(
-            EmailToken.link_digest == link_token_digest(backend, link_token or "")), backend)).first()
-        account = db.get(Account, token.account_id) if token else None
-        if (token is None or account is None or token.purpose != PURPOSE_VERIFY
-                or token.used_at or token.revoked_at or token.expires_at <= now
-                or token.failed_attempts >= MAX_CODE_TRIES or account.status != "unverified"):
+        found = live_link_token(db, backend, link_token, now)
+        if (found is None or found[0].purpose != PURPOSE_VERIFY
+                or found[1].status != "unverified"):
             audit.record(db, "email_verification", outcome="failed",
                          terminal_id=caller.terminal_id, via="link", now=now)
             raise_after_commit(db, _validation("code", MSG_CODE_INVALID))
-        assert token is not None and account is not None
-        used = db.execute(update(EmailToken).where(
-            EmailToken.id == token.id, EmailToken.used_at.is_(None)).values(used_at=now))
-        if used.rowcount != 1:
+        assert found is not None
+        token, account = found
+        if not use_token(db, token, now):
             raise_after_commit(db, _validation("code", MSG_CODE_INVALID))
         account_id = _confirm(db, account, caller, now)
     return _after_confirmation(backend, account_id, caller)
@@ -914,20 +930,14 @@ def reset_password_link(backend: Backend, link_token: str, new_password: str, ca
         raise ValidationFailed(MSG_FORM, fields={"new_password": problems[0]})
     now = backend.now()
     with backend.transaction() as db:
-        token = db.scalars(_lock(select(EmailToken).where(
-            EmailToken.link_digest == link_token_digest(backend, link_token or "")), backend)).first()
-        account = db.get(Account, token.account_id) if token else None
-        if (token is None or account is None or account.kind != "customer"
-                or token.purpose != PURPOSE_RESET or token.expires_at <= now
-                or token.failed_attempts >= MAX_CODE_TRIES
-                or db.execute(update(EmailToken).where(
-                    EmailToken.id == token.id, EmailToken.used_at.is_(None),
-                    EmailToken.revoked_at.is_(None)).values(used_at=now)).rowcount != 1):
+        found = live_link_token(db, backend, link_token, now)
+        if (found is None or found[1].kind != "customer" or found[0].purpose != PURPOSE_RESET
+                or not use_token(db, found[0], now)):
             audit.record(db, "password_reset", outcome="failed", terminal_id=caller.terminal_id,
                          via="link", now=now)
             raise_after_commit(db, _validation("code", MSG_CODE_INVALID))
-        assert account is not None
-        _apply_reset(db, backend, account, new_password, caller, now)
+        assert found is not None
+        _apply_reset(db, backend, found[1], new_password, caller, now)
     return RequestResult(message=MSG_RESET_DONE)
 
 

@@ -42,7 +42,6 @@ from services import audit, mail, sessions, throttle
 # The e-mail code machinery of the accounts service (digests bound to account and purpose,
 # single use, five tries, carried counts): reused here rather than copied.
 from services.accounts import (
-    MAX_CODE_TRIES,
     MSG_CODE_INVALID,
     MSG_CONFIRM,
     MSG_CONTROL,
@@ -55,13 +54,14 @@ from services.accounts import (
     field_errors,
     field_problem,
     issue_token,
-    link_token_digest,
+    live_link_token,
     normalize_email,
     postal_key,
     prepare_password,
     public_url,
     raise_after_commit,
     request_allowed,
+    use_token,
 )
 from services.caller import Caller
 from services.errors import (
@@ -596,19 +596,13 @@ def redeem_link(backend: Backend, link_token: str, caller: Caller) -> CodeResult
     """The web variant of ``redeem_code``: the token from the mailed link ("Bestätigen")."""
     now = backend.now()
     with backend.transaction() as db:
-        token = db.scalars(select(EmailToken).where(
-            EmailToken.link_digest == link_token_digest(backend, link_token or ""))).first()
-        account = db.get(Account, token.account_id) if token is not None else None
-        found = _stub_and_membership(db, account.email or "") if account is not None else None
+        live = live_link_token(db, backend, link_token, now)
+        found = _stub_and_membership(db, live[1].email or "") if live is not None else None
         purpose = None
         if found is not None:
             purpose = PURPOSE_CONFIRM if found[1].state == "pending_email" else PURPOSE_COMPLETE
-        if (token is None or found is None or found[1].state == "pending_approval"
-                or token.purpose != purpose or token.expires_at <= now
-                or token.failed_attempts >= MAX_CODE_TRIES
-                or db.execute(update(EmailToken).where(
-                    EmailToken.id == token.id, EmailToken.used_at.is_(None),
-                    EmailToken.revoked_at.is_(None)).values(used_at=now)).rowcount != 1):
+        if (live is None or found is None or found[1].state == "pending_approval"
+                or live[0].purpose != purpose or not use_token(db, live[0], now)):
             audit.record(db, "org_code", outcome="failed", terminal_id=caller.terminal_id,
                          via="link", now=now)
             raise_after_commit(db, ValidationFailed(MSG_CODE_INVALID,
