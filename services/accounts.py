@@ -105,8 +105,6 @@ MSG_LOGIN_FAILED = N_(
     "The username, e-mail address or password is not correct, or the account is locked. "
     "If you have forgotten your password, you can reset it."
 )
-MSG_LOGIN_WAIT = N_("Too many failed attempts. Please wait {seconds} seconds and try again.")
-MSG_TERMINAL_WAIT = N_("Too many failed attempts at this terminal. Please wait {seconds} seconds.")
 MSG_NOT_VERIFIED = N_("Your e-mail address is not confirmed yet. Please enter the code from our e-mail.")
 MSG_RESET_SENT = N_(
     "If an account exists for this entry, we have sent an e-mail with a code to reset the "
@@ -808,7 +806,7 @@ def _login(backend: Backend, identifier: str, password: str, caller: Caller,
             ("login", "account", key, throttle.LOGIN_ACCOUNT),
         ], now)
         if not term_state.allowed(now):
-            raise Throttled(MSG_TERMINAL_WAIT, fields={"identifier": MSG_TERMINAL_WAIT},
+            raise Throttled(throttle.MSG_TERMINAL_WAIT, fields={"identifier": throttle.MSG_TERMINAL_WAIT},
                             params={"seconds": max(term_state.wait_seconds(now), 1)})
         usable = (account is not None and account.status in ("active", "unverified")
                   and account.password_hash is not None)
@@ -825,7 +823,7 @@ def _login(backend: Backend, identifier: str, password: str, caller: Caller,
             audit.record(db, "login", outcome="throttled", actor_id=account_id,
                          terminal_id=caller.terminal_id, now=now)
             raise_after_commit(db, Throttled(
-                MSG_LOGIN_WAIT, fields={"identifier": MSG_LOGIN_WAIT},
+                throttle.MSG_WAIT, fields={"identifier": throttle.MSG_WAIT},
                 params={"seconds": state.wait_seconds(now)}))
         if not ok or account is None:
             status = throttle.fail(db, "login", "account", key, throttle.LOGIN_ACCOUNT, now)

@@ -36,6 +36,7 @@ from db.models import (
 )
 from services import audit, mail, sessions
 from services.errors import N_, Conflict, NotAllowed, NotFound, ValidationFailed
+from services.merge import REVERSE_DAYS
 from services.normalize import customer_number, email_key, fold_name, nfkc, username_key
 
 if TYPE_CHECKING:
@@ -352,7 +353,7 @@ RECORD_FIELDS = (
     ("phone", N_("Phone")), ("mobile", N_("Mobile")), ("email", N_("E-mail address")),
     ("iban", N_("IBAN")), ("bic", N_("BIC")),
 )
-MERGE_REVERSIBLE = dt.timedelta(days=30)
+MERGE_REVERSIBLE = dt.timedelta(days=REVERSE_DAYS)  # the window services.merge allows
 AUDIT_ROWS = 100
 
 

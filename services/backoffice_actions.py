@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from db.models import Account, ActivationCode, Customer, CustomerLink, MergeOrder
-from services import accounts, audit, mail, sessions, throttle
+from services import accounts, audit, mail, merge, sessions, throttle
 from services.backoffice import (
     MERGE_REVERSIBLE,
     MSG_NO_ACCOUNT,
@@ -44,7 +44,6 @@ MSG_NO_EMAIL = N_("This account has no e-mail address.")
 MSG_NOT_LINKED = N_("This customer number is not linked to any account.")
 MSG_SAME_ACCOUNT = N_("The customer number is already linked to this account.")
 MSG_TYPE_TAKEN = N_("The target account already holds a customer number of this type.")
-MSG_MERGE_OLD = N_("A merge can only be reversed within 30 days.")
 MSG_MERGE_DONE = N_("This merge was already reversed.")
 MSG_NO_MERGE = N_("This merge does not exist.")
 
@@ -294,10 +293,8 @@ def reverse_merge(backend: Backend, token: str | None, order_id: int,
         if order.status != "done":
             raise Conflict(MSG_MERGE_DONE)
         if backend.now() - order.created_at > MERGE_REVERSIBLE:
-            raise Conflict(MSG_MERGE_OLD)
+            raise Conflict(merge.MSG_TOO_LATE)
         agent_id = agent.id
-    from services import merge
-
     merge.reverse_merge(backend, order_id, agent_id, reason=text or None,
                         terminal_id=(caller or Caller()).terminal_id)
     return ActionResult(message=N_("The merge was reversed."))

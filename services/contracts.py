@@ -55,7 +55,7 @@ from services.accounts import (
 from services.backoffice import agent_session, clean_note, customer_name
 from services.caller import Caller
 from services.crypto import new_code, normalize_code
-from services.customer_numbers import MSG_WAIT, SupportResult
+from services.customer_numbers import SupportResult
 from services.errors import N_, Conflict, DomainError, NotFound, Throttled, ValidationFailed
 from services.normalize import customer_number as norm_number
 from services.normalize import fold_name, nfkc
@@ -334,7 +334,7 @@ def _check_limits(db: DbSession, account_id: int, caller: Caller, number: str,
     others = states[1:]
     wait = max((s.wait_seconds(now) for s in others if not s.allowed(now)), default=0)
     if any(s.frozen for s in others) or wait:
-        raise Throttled(MSG_WAIT, params={"seconds": max(wait, 1)})
+        raise Throttled(throttle.MSG_WAIT, params={"seconds": max(wait, 1)})
     return states
 
 
@@ -582,7 +582,7 @@ def _objection_throttled(db: DbSession, agent_id: int, caller: Caller, now: dt.d
                                  now)
     wait = max(state.wait_seconds(now) for state in states)
     if wait:
-        raise Throttled(MSG_WAIT, params={"seconds": wait}, fields={"objection_code": MSG_WAIT})
+        raise Throttled(throttle.MSG_WAIT, params={"seconds": wait}, fields={"objection_code": throttle.MSG_WAIT})
 
 
 def object_to_link(backend: Backend, token: str | None, objection_code: str,

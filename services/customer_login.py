@@ -38,9 +38,6 @@ if TYPE_CHECKING:
 MSG_REQUIRED = N_("This field must not be empty.")
 MSG_FAILED = N_("The customer number or the customer password is not correct, or the "
                 "customer number cannot be used to log in.")
-MSG_WAIT = N_("Too many failed attempts. Please wait {seconds} seconds and try again.")
-MSG_TERMINAL_WAIT = N_("Too many failed attempts at this terminal. Please wait {seconds} "
-                       "seconds.")
 _NUMBER = re.compile(r"^[0-9][0-9\-/.]{2,31}$")
 
 
@@ -84,7 +81,7 @@ def login(backend: Backend, number: str, password: str, caller: Caller
             ("login", "customer", key, throttle.LOGIN_ACCOUNT),
         ], now)
         if not term_state.allowed(now):
-            raise Throttled(MSG_TERMINAL_WAIT, fields={"identifier": MSG_TERMINAL_WAIT},
+            raise Throttled(throttle.MSG_TERMINAL_WAIT, fields={"identifier": throttle.MSG_TERMINAL_WAIT},
                             params={"seconds": max(term_state.wait_seconds(now), 1)})
         customer = db.scalars(select(Customer).where(Customer.number == num)).first()
         usable = customer is not None and customer.merged_into_id is None
@@ -97,7 +94,7 @@ def login(backend: Backend, number: str, password: str, caller: Caller
             if state.frozen:
                 _raise_after_commit(db, failed)
             _raise_after_commit(db, Throttled(
-                MSG_WAIT, fields={"identifier": MSG_WAIT},
+                throttle.MSG_WAIT, fields={"identifier": throttle.MSG_WAIT},
                 params={"seconds": max(state.wait_seconds(now), 1)}))
         if not ok or customer is None:
             status = throttle.fail(db, "login", "customer", key, throttle.LOGIN_ACCOUNT, now)
@@ -142,7 +139,7 @@ def reauthenticate(backend: Backend, token: str | None, password: str
         ok = backend.hasher.verify(customer.password_hash,
                                    accounts.prepare_password(password or ""))
         if not state.allowed(now):
-            raise Throttled(MSG_WAIT, fields={"password": MSG_WAIT},
+            raise Throttled(throttle.MSG_WAIT, fields={"password": throttle.MSG_WAIT},
                             params={"seconds": max(state.wait_seconds(now), 1)})
         if not ok:
             throttle.fail(db, "login", "customer", key, throttle.LOGIN_ACCOUNT, now)

@@ -55,7 +55,6 @@ MSG_NEUTRAL = N_("The Freischaltcode and the customer number do not match, or th
                  "longer valid. Please check both entries.")
 MSG_FROZEN = N_("Too many wrong Freischaltcodes were entered for this customer number. The "
                 "code is blocked: please ask the service desk for a new Freischaltcode.")
-MSG_WAIT = N_("Too many failed attempts. Please wait {seconds} seconds and try again.")
 MSG_TAKEN = N_("The customer number {number} is already assigned to another user. You can "
                "send a request to the service desk.")
 MSG_TYPE_TAKEN = N_("A customer number of this type ({type}) is already assigned to your "
@@ -176,7 +175,7 @@ def _check_limits(db: DbSession, info: sessions.SessionInfo, caller: Caller, num
         raise CodeFrozen(MSG_FROZEN, fields={"code": MSG_FROZEN})
     wait = max((s.wait_seconds(now) for s in others if not s.allowed(now)), default=0)
     if any(s.frozen for s in others) or wait:
-        raise Throttled(MSG_WAIT, params={"seconds": max(wait, 1)})
+        raise Throttled(throttle.MSG_WAIT, params={"seconds": max(wait, 1)})
     return [number_state, *others]
 
 

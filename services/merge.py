@@ -81,7 +81,6 @@ MSG_PROOF = N_("The customer number and the customer password or Freischaltcode 
                "match. Please check both entries.")
 MSG_FROZEN = N_("Too many wrong entries were made for this customer number. Please ask the "
                 "service desk for help.")
-MSG_WAIT = N_("Too many failed attempts. Please wait {seconds} seconds and try again.")
 MSG_SAME = N_("Please enter a customer number other than the one you keep.")
 MSG_NOT_YOURS = N_("The customer number {number} is not linked to your account.")
 MSG_OTHER_ACCOUNT = N_("The customer number {number} belongs to another user and cannot be "
@@ -277,7 +276,7 @@ def _check_limits(db: DbSession, actor: Actor, caller: Caller, number: str,
         raise Throttled(MSG_FROZEN)
     wait = max((s.wait_seconds(now) for s in states[1:] if not s.allowed(now)), default=0)
     if any(s.frozen for s in states[1:]) or wait:
-        raise Throttled(MSG_WAIT, params={"seconds": max(wait, 1)})
+        raise Throttled(throttle.MSG_WAIT, params={"seconds": max(wait, 1)})
     return states
 
 

@@ -111,7 +111,6 @@ TERMINAL_POLICY = throttle.Policy(max_failures=5, window=dt.timedelta(minutes=30
 MSG_MISMATCH = N_("We could not find a company account with this customer number and postal "
                   "code. Please check both entries (you find the customer number on our quotes "
                   "and invoices).")
-MSG_WAIT = N_("Too many failed attempts at this terminal. Please wait {seconds} seconds.")
 MSG_PRIVACY = N_("Please confirm that you have read and accept the privacy statement.")
 MSG_TERMS = N_("Please accept the terms of use.")
 MSG_REGISTERED = N_("Your registration has been submitted. We have sent an e-mail with a "
@@ -426,7 +425,7 @@ def _check(db: DbSession, backend: Backend, form: CompanyInput, caller: Caller) 
     now = backend.now()
     state = throttle.check(db, ACTION_CHECK, "terminal", _terminal(caller), TERMINAL_POLICY, now)
     if not state.allowed(now):
-        raise Throttled(MSG_WAIT, params={"seconds": state.wait_seconds(now)})
+        raise Throttled(throttle.MSG_TERMINAL_WAIT, params={"seconds": state.wait_seconds(now)})
     customer = _find_company(db, form.customer_number, form.postal_code)
     if customer is None:
         throttle.fail(db, ACTION_CHECK, "terminal", _terminal(caller), TERMINAL_POLICY, now)

@@ -30,7 +30,6 @@ AGENT_KINDS = ("agent", "supervisor")
 MSG_EXPIRED = N_("Your session has ended. Please log in again.")
 MSG_REAUTH = N_("Please enter your password again to continue.")
 MSG_WRONG_PASSWORD = N_("The password is not correct.")
-MSG_WAIT = N_("Too many failed attempts. Please wait {seconds} seconds and try again.")
 
 
 class SessionExpired(DomainError):
@@ -227,7 +226,7 @@ def check_password_throttled(db: DbSession, backend: Backend, account: Account, 
                                unicodedata.normalize("NFKC", password or ""))
     if not state.allowed(now):
         wait = state.wait_seconds(now)
-        raise Throttled(MSG_WAIT, fields={field: MSG_WAIT}, params={"seconds": max(wait, 1)})
+        raise Throttled(throttle.MSG_WAIT, fields={field: throttle.MSG_WAIT}, params={"seconds": max(wait, 1)})
     if not ok:
         status = throttle.fail(db, "login", "account", key, throttle.LOGIN_ACCOUNT, now)
         audit.record(db, "reauth", outcome="failed", actor_id=account.id,

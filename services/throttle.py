@@ -24,6 +24,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from db.models import Throttle
+from services.errors import N_
+
+#: What a caller who must wait is told (``params={"seconds": ...}``): per account or key, and
+#: per terminal. Every flow that throttles uses these.
+MSG_WAIT = N_("Too many failed attempts. Please wait {seconds} seconds and try again.")
+MSG_TERMINAL_WAIT = N_("Too many failed attempts at this terminal. Please wait {seconds} seconds.")
 
 
 @dataclass(frozen=True)
@@ -164,5 +170,6 @@ def purge_stale(session: Session, now: dt.datetime, older_than: dt.timedelta = S
     return result.rowcount or 0
 
 
-__all__ = ["LOGIN_ACCOUNT", "LOGIN_TERMINAL", "STALE_AFTER", "Policy", "Status", "check",
+__all__ = ["LOGIN_ACCOUNT", "LOGIN_TERMINAL", "MSG_TERMINAL_WAIT", "MSG_WAIT", "STALE_AFTER",
+           "Policy", "Status", "check",
            "check_many", "fail", "purge_stale", "reset", "unfreeze"]

@@ -18,7 +18,7 @@ from db.models import (
     SupportRequest,
     Throttle,
 )
-from services import accounts, agents, sessions
+from services import accounts, agents, sessions, throttle
 from services.accounts import EmailNotVerified
 from services.backend import Caller
 from services.crypto import PasswordHasher
@@ -378,7 +378,7 @@ def test_terminal_limit(backend, clock):
             accounts.login(backend, f"user{i}", "irgendein Passwort 1", CALLER)
     with pytest.raises(Throttled) as info:
         accounts.login(backend, "other", "irgendein Passwort 1", CALLER)
-    assert info.value.fields == {"identifier": accounts.MSG_TERMINAL_WAIT}
+    assert info.value.fields == {"identifier": throttle.MSG_TERMINAL_WAIT}
     other = Caller(terminal_id="kiosk-2")
     with pytest.raises(AuthFailed):
         accounts.login(backend, "other", "irgendein Passwort 1", other)
