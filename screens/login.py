@@ -23,8 +23,6 @@ from screens.widgets import (
 from services import accounts, customer_login
 from services.errors import N_, DomainError
 
-MSG_MISMATCH = N_("The passwords do not match.")
-
 
 class LoginScreen(KioskScreen):
     HELP_ARTICLE = "login"
@@ -185,7 +183,7 @@ class ForgotPasswordScreen(KioskScreen):
             return
         new = self.query_one("#reset-password", Input).value
         if new != self.query_one("#reset-password-confirm", Input).value:
-            self.query_one("#reset-password-confirm-error").show(self._(MSG_MISMATCH))  # type: ignore[attr-defined]
+            self.query_one("#reset-password-confirm-error").show(self._(accounts.MSG_CONFIRM))  # type: ignore[attr-defined]
             return
         code = self.query_one("#reset-code", Input).value
         self.query_one("#reset-step").loading = True

@@ -21,7 +21,6 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Footer, Input, Label, TabbedContent, TabPane
 
-from screens.login import MSG_MISMATCH
 from screens.register import CUSTOMER_TYPE_LABELS
 from screens.widgets import (
     Field,
@@ -171,7 +170,7 @@ class SettingsScreen(KioskScreen):
             return
         current, new, confirm = (self.query_one(f"#{i}", Input).value for i in ids)
         if new != confirm:
-            self.query_one("#settings-new-password-confirm-error").show(self._(MSG_MISMATCH))  # type: ignore[attr-defined]
+            self.query_one("#settings-new-password-confirm-error").show(self._(accounts.MSG_CONFIRM))  # type: ignore[attr-defined]
             return
 
         def done(result: accounts.RequestResult) -> None:
