@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, Select, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from db.errors import DatabaseConfigError
 
@@ -49,3 +49,11 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
 
 def make_sessionmaker(engine: Engine) -> sessionmaker:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def for_update(query: Select, session: Session) -> Select:  # type: ignore[type-arg]
+    """``query`` with a row lock (``SELECT … FOR UPDATE``) where the database has row locks
+    (PostgreSQL); SQLite holds one write lock per database, so the query stays as it is."""
+    if session.get_bind().dialect.name == "postgresql":
+        return query.with_for_update()
+    return query

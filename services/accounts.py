@@ -34,6 +34,7 @@ from sqlalchemy import case, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DbSession
 
+from db.engine import for_update
 from db.models import (
     Account,
     Consent,
@@ -465,16 +466,12 @@ def issue_token(db: DbSession, backend: Backend, account: Account, purpose: str,
     return code, link
 
 
-def _lock(query, backend: Backend):  # type: ignore[no-untyped-def]
-    return query if backend.is_sqlite else query.with_for_update()
-
-
 def live_link_token(db: DbSession, backend: Backend, link_token: str | None, now: dt.datetime
                     ) -> tuple[EmailToken, Account] | None:
     """The mailed link's token (row-locked) and its account while the link can still be used:
     not used, revoked, expired or dead after wrong codes. None otherwise."""
-    token = db.scalars(_lock(select(EmailToken).where(
-        EmailToken.link_digest == link_token_digest(backend, link_token or "")), backend)).first()
+    token = db.scalars(for_update(select(EmailToken).where(
+        EmailToken.link_digest == link_token_digest(backend, link_token or "")), db)).first()
     account = db.get(Account, token.account_id) if token is not None else None
     if (token is None or account is None or token.used_at or token.revoked_at
             or token.expires_at <= now or token.failed_attempts >= MAX_CODE_TRIES):
@@ -493,11 +490,11 @@ def check_code(db: DbSession, backend: Backend, account: Account, purpose: str, 
                 ) -> EmailToken | None:
     """The matching live token, marked used; None after counting a wrong try."""
     now = backend.now()
-    token = db.scalars(_lock(
+    token = db.scalars(for_update(
         select(EmailToken).where(
             EmailToken.account_id == account.id, EmailToken.purpose == purpose,
             EmailToken.used_at.is_(None), EmailToken.revoked_at.is_(None),
-        ).order_by(EmailToken.id.desc()).limit(1), backend,
+        ).order_by(EmailToken.id.desc()).limit(1), db,
     ).execution_options(populate_existing=True)).first()
     if token is None or token.expires_at <= now or token.failed_attempts >= MAX_CODE_TRIES:
         return None
@@ -682,8 +679,8 @@ def _link_or_review(backend: Backend, account_id: int, caller: Caller, *, allow_
         customer: Customer | None = None
         reason = "no_number"
         if number:
-            customer = db.scalars(_lock(select(Customer).where(
-                Customer.number == norm_customer_number(number)), backend)).first()
+            customer = db.scalars(for_update(select(Customer).where(
+                Customer.number == norm_customer_number(number)), db)).first()
             if customer is None or customer.merged_into_id is not None:
                 reason = "not_found"
             elif (fold_name(customer.last_name) != fold_name(account.last_name)

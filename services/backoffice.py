@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from sqlalchemy import and_, func, literal, or_, select, text, union_all
 from sqlalchemy.orm import Session as DbSession
 
+from db.engine import for_update
 from db.models import (
     Account,
     ActivationCode,
@@ -626,10 +627,8 @@ def _membership_item(db: DbSession, membership: Membership) -> QueueItem:
 
 
 def _open_request(db: DbSession, backend: Backend, request_id: int) -> SupportRequest:
-    query = select(SupportRequest).where(SupportRequest.id == request_id)
-    if db.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update()
-    request = db.scalars(query).first()
+    request = db.scalars(for_update(
+        select(SupportRequest).where(SupportRequest.id == request_id), db)).first()
     if request is None:
         raise NotFound(MSG_NO_REQUEST)
     if request.status not in OPEN_STATES:
@@ -704,10 +703,8 @@ def close_membership(backend: Backend, token: str | None, membership_id: int, ou
     text = clean_note(note, required=outcome == "rejected")
     with backend.transaction() as db:
         agent = agent_session(db, backend, token)
-        query = select(Membership).where(Membership.id == membership_id)
-        if db.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update()
-        membership = db.scalars(query).first()
+        membership = db.scalars(for_update(
+            select(Membership).where(Membership.id == membership_id), db)).first()
         if membership is None:
             raise NotFound(MSG_NO_REQUEST)
         if membership.state != "pending_approval":

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from db.engine import for_update
 from db.models import Account, ActivationCode, Customer, CustomerLink, MergeOrder
 from services import accounts, audit, mail, merge, sessions, throttle
 from services.backoffice import (
@@ -60,10 +61,6 @@ class ActionResult(BaseModel):
     params: dict[str, str] = {}
 
 
-def _lock(query, db):  # type: ignore[no-untyped-def]
-    return query.with_for_update() if db.get_bind().dialect.name == "postgresql" else query
-
-
 # --------------------------------------------------------------------------- activation codes
 
 
@@ -76,7 +73,7 @@ def issue_activation_code(backend: Backend, token: str | None, customer_id: int,
     code = new_code()
     with backend.transaction() as db:
         agent = agent_session(db, backend, token)
-        customer = db.scalars(_lock(select(Customer).where(Customer.id == customer_id), db)).first()
+        customer = db.scalars(for_update(select(Customer).where(Customer.id == customer_id), db)).first()
         if customer is None:
             get_customer(db, customer_id)
         assert customer is not None
@@ -174,7 +171,7 @@ def unlock_account(backend: Backend, token: str | None, account_id: int) -> Acti
     """A locked account (too many wrong passwords) becomes active; its counters are reset."""
     with backend.transaction() as db:
         agent = agent_session(db, backend, token)
-        account = db.scalars(_lock(select(Account).where(Account.id == account_id), db)).first()
+        account = db.scalars(for_update(select(Account).where(Account.id == account_id), db)).first()
         if account is None or account.kind != "customer":
             raise NotFound(MSG_NO_ACCOUNT)
         frozen = not throttle.check(db, "login", "account", f"a{account.id}",
@@ -247,7 +244,7 @@ def reassign_number(backend: Backend, token: str | None, customer_id: int,
     try:
         with backend.transaction() as db:
             agent = agent_session(db, backend, token, supervisor=True)
-            link = db.scalars(_lock(select(CustomerLink).where(
+            link = db.scalars(for_update(select(CustomerLink).where(
                 CustomerLink.customer_id == customer_id), db)).first()
             if link is None:
                 get_customer(db, customer_id)

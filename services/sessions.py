@@ -257,11 +257,17 @@ def live_recent(db: DbSession, backend: Backend, token: str | None
     """Inside a transaction: the live session whose password was entered within
     ``reauth_valid`` seconds, else ReauthRequired (or SessionExpired)."""
     row, account = live(db, backend, token)
+    _require_recent(db, backend, row)
+    return row, account
+
+
+def _require_recent(db: DbSession, backend: Backend, row: Session) -> None:
+    """ReauthRequired (the session's touch committed) unless the password was entered within
+    ``reauth_valid`` seconds; for account and customer-number sessions alike."""
     valid = dt.timedelta(seconds=backend.settings.reauth_valid)
     if row.reauth_at is None or backend.now() - row.reauth_at > valid:
         db.commit()
         raise ReauthRequired(MSG_REAUTH, fields={"password": MSG_REAUTH})
-    return row, account
 
 
 def require_recent_auth(backend: Backend, token: str | None) -> SessionInfo:
@@ -359,10 +365,7 @@ def live_recent_customer(db: DbSession, backend: Backend, token: str | None
                          ) -> tuple[Session, Customer]:
     """``live_customer`` whose password was entered within ``reauth_valid`` seconds."""
     row, customer = live_customer(db, backend, token)
-    valid = dt.timedelta(seconds=backend.settings.reauth_valid)
-    if row.reauth_at is None or backend.now() - row.reauth_at > valid:
-        db.commit()
-        raise ReauthRequired(MSG_REAUTH, fields={"password": MSG_REAUTH})
+    _require_recent(db, backend, row)
     return row, customer
 
 

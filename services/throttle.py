@@ -23,6 +23,7 @@ from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from db.engine import for_update
 from db.models import Throttle
 from services.errors import N_
 
@@ -116,9 +117,7 @@ def _locked_row(session: Session, action: str, scope: str, key: str, now: dt.dat
         index_elements=["action", "scope", "key"]
     )
     session.execute(stmt)
-    query = select(Throttle).where(*_where(action, scope, key[:128]))
-    if dialect == "postgresql":
-        query = query.with_for_update()
+    query = for_update(select(Throttle).where(*_where(action, scope, key[:128])), session)
     # populate_existing: the row may be in the identity map with stale values.
     return session.scalars(query.execution_options(populate_existing=True)).one()
 
