@@ -113,6 +113,7 @@ def configure(fmt: str = "text", file: Path | None = None, *, terminal_id: str =
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     install_audit_lines()
     return handler
 

@@ -12,12 +12,31 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 from aiohttp import web
 
 from services.metrics import Exporter
 
 NO_CACHE = {"Cache-Control": "no-store"}
+
+
+@web.middleware
+async def request_ids(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Every request gets an id: in its log lines (those of its flows too) and its answer."""
+    from services.logs import new_request_id, request_id
+
+    rid = request["request_id"] = new_request_id()
+    token = request_id.set(rid)
+    try:
+        response: web.StreamResponse = await handler(request)
+    except web.HTTPException as exc:
+        exc.headers["X-Request-Id"] = rid
+        raise
+    finally:
+        request_id.reset(token)
+    response.headers["X-Request-Id"] = rid
+    return response
 
 
 class HealthRoutes:
@@ -53,6 +72,6 @@ class HealthRoutes:
 
 def metrics_app(exporter: Exporter, timeout: float) -> web.Application:
     """The small application of ``kiosk metrics --port P`` (terminals without ``serve``)."""
-    app = web.Application()
+    app = web.Application(middlewares=[request_ids])
     app.add_routes(HealthRoutes(exporter, timeout).routes())
     return app

@@ -109,7 +109,7 @@ def kiosk_server(options: ServeOptions, backend: Backend) -> Any:
     from textual_serve.server import Server
 
     from services.metrics import Exporter
-    from tui.health import HealthRoutes
+    from tui.health import HealthRoutes, request_ids
     from tui.weblinks import LinkPages, error_pages, full_page
 
     settings = backend.settings
@@ -150,6 +150,7 @@ def kiosk_server(options: ServeOptions, backend: Backend) -> Any:
 
         async def _make_app(self) -> web.Application:
             app = await super()._make_app()
+            app.middlewares.append(request_ids)
             app.middlewares.append(no_framing)
             app.middlewares.append(error_pages)
             app.add_routes(LinkPages(backend).routes())
@@ -165,6 +166,11 @@ def kiosk_server(options: ServeOptions, backend: Backend) -> Any:
             from services.logs import configure
 
             configure(settings.log_format, settings.log_file, terminal_id=settings.terminal_id)
+
+        async def on_startup(self, app: web.Application) -> None:
+            """One log line instead of textual-serve's banner on stdout."""
+            log.info("serving %s on %s (at most %d sessions)", "Kundenkiosk", self.public_url,
+                     settings.serve_max_sessions)
 
         def full(self) -> bool:
             return self.active >= settings.serve_max_sessions
@@ -276,7 +282,8 @@ def _access_log_class() -> Any:
             path = redact(request.path)
             self.logger.info("%s %s %s", request.method, path, response.status, extra={
                 "method": request.method, "path": path, "status": response.status,
-                "duration_ms": round(time * 1000, 2)})
+                "duration_ms": round(time * 1000, 2),
+                "request_id": request.get("request_id")})
 
     return AccessLog
 
