@@ -14,6 +14,8 @@ message, no locals: a database error's message can quote the row's values).
 
 from __future__ import annotations
 
+import atexit
+import collections
 import contextvars
 import datetime as dt
 import json
@@ -21,6 +23,7 @@ import logging
 import re
 import secrets
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -39,6 +42,7 @@ REDACTED = "[redacted]"
 
 _TERMINAL = {"id": ""}
 _INSTALLED = {"audit": False}
+_WRITER: dict[str, Any] = {}
 
 
 def redact(text: str) -> str:
@@ -100,14 +104,62 @@ class TextFormatter(logging.Formatter):
         return f"{ei[0].__name__} at " + " < ".join(reversed(_where(ei)))
 
 
+class _Buffered(logging.Handler):
+    """Keeps records in memory; a writer thread formats, redacts and writes them a few times a
+    second. A flow pays one ``deque.append`` per line — no lock, no thread woken, no disk."""
+
+    def __init__(self, target: logging.Handler, interval: float = 0.25) -> None:
+        super().__init__()
+        self.target = target
+        self.interval = interval
+        self.records: collections.deque[logging.LogRecord] = collections.deque()
+        self.draining = threading.Lock()
+        self.stopped = threading.Event()
+        self.writer = threading.Thread(target=self._run, name="kiosk-log-writer", daemon=True)
+        self.writer.start()
+
+    def handle(self, record: logging.LogRecord) -> bool:  # type: ignore[override]
+        self.records.append(record)
+        return True
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def _run(self) -> None:
+        while not self.stopped.wait(self.interval):
+            self.flush()
+
+    def flush(self) -> None:
+        """Write every line logged so far (from any thread)."""
+        with self.draining:
+            while self.records:
+                self.target.handle(self.records.popleft())
+            self.target.flush()
+
+    def close(self) -> None:
+        self.stopped.set()
+        if self.writer.is_alive() and self.writer is not threading.current_thread():
+            self.writer.join(timeout=5)
+        self.flush()
+        self.target.close()
+        super().close()
+
+
 def configure(fmt: str = "text", file: Path | None = None, *, terminal_id: str = "",
               level: int = logging.INFO) -> logging.Handler:
-    """Send the ``kundenkiosk`` logs (and aiohttp's) to stderr or ``file`` in ``fmt``."""
+    """Send the ``kundenkiosk`` logs (and aiohttp's) to stderr or ``file`` in ``fmt``.
+
+    A flow only appends its records to a buffer; a writer thread formats, redacts and
+    writes them every quarter second (``flush`` at once), so a login or a link never waits
+    for a disk or a pipe. Returns the root handler.
+    """
     _TERMINAL["id"] = terminal_id
-    handler: logging.Handler = (logging.FileHandler(file, encoding="utf-8") if file
-                                else logging.StreamHandler(sys.stderr))
-    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
-    handler.addFilter(RedactFilter())
+    target: logging.Handler = (logging.FileHandler(file, encoding="utf-8") if file
+                               else logging.StreamHandler(sys.stderr))
+    target.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    target.addFilter(RedactFilter())
+    stop()
+    handler = _WRITER["handler"] = _Buffered(target)
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
@@ -116,6 +168,21 @@ def configure(fmt: str = "text", file: Path | None = None, *, terminal_id: str =
     logging.getLogger("alembic").setLevel(logging.WARNING)
     install_audit_lines()
     return handler
+
+
+def flush() -> None:
+    """Write every line logged so far."""
+    if (handler := _WRITER.get("handler")) is not None:
+        handler.flush()
+
+
+def stop() -> None:
+    """Write what is buffered and end the writer thread (at exit, or before a new configure)."""
+    if (handler := _WRITER.pop("handler", None)) is not None:
+        handler.close()
+
+
+atexit.register(stop)
 
 
 # --------------------------------------------------------------------------- audit lines
@@ -164,5 +231,5 @@ def _rolled_back(session: Session) -> None:
     session.info.pop("kiosk_audit", None)
 
 
-__all__ = ["REDACTED", "JsonFormatter", "RedactFilter", "TextFormatter", "configure",
-           "install_audit_lines", "new_request_id", "redact", "request_id"]
+__all__ = ["REDACTED", "JsonFormatter", "RedactFilter", "TextFormatter", "configure", "flush",
+           "install_audit_lines", "new_request_id", "redact", "request_id", "stop"]

@@ -21,7 +21,7 @@ from test_ops_metrics import JOURNEY_SECRETS, journey
 from services import accounts, mail
 from services.caller import Caller
 from services.demo import SHOW_TEXT, load_demo
-from services.logs import REDACTED, configure, redact
+from services.logs import REDACTED, configure, flush, redact, stop
 from tui.weblinks import error_pages
 
 REPO = Path(__file__).resolve().parent.parent
@@ -35,6 +35,7 @@ def json_log(tmp_path: Path) -> Iterator[Path]:
     saved = (list(root.handlers), root.level)
     configure("json", path, terminal_id="kiosk-json")
     yield path
+    stop()
     for handler in list(root.handlers):
         root.removeHandler(handler)
         handler.close()
@@ -44,8 +45,7 @@ def json_log(tmp_path: Path) -> Iterator[Path]:
 
 
 def lines_of(path: Path) -> list[dict]:
-    for handler in logging.getLogger().handlers:
-        handler.flush()
+    flush()
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
@@ -85,6 +85,7 @@ def test_flows_with_json_logs_leak_nothing(backend, json_log) -> None:
                if line["event"] == "licence_redeemed")
     assert all(isinstance(line["duration_ms"], float) and line["request_id"]
                for line in audit_lines)
+    flush()
     text = json_log.read_text()
     leaked = [s for s in [*JOURNEY_SECRETS, *outbox_secrets(backend), token,
                           "Neues Passwort für den Fluss 2027"] if s in text]
@@ -123,6 +124,7 @@ async def test_an_error_is_logged_without_message_or_locals(json_log) -> None:
     errors = [line for line in lines_of(json_log) if line["level"] == "error"]
     assert errors and errors[0]["error"] == "RuntimeError"
     assert any("broken" in where for where in errors[0]["where"])
+    flush()
     text = json_log.read_text()
     assert token not in text and "geheimes" not in text and "mia.sommer" not in text
 

@@ -1,0 +1,228 @@
+"""What operations (#17) cost a login and a link: the same flows with and without it, in one
+run, interleaved in rounds.
+
+    python -m benchmarks.bench_metrics [--rounds R] [--logins L] [--links K] [--audit-rows N]
+
+The counters are computed from the database at scrape time, so a flow pays only for
+(a) the audit index ``ix_audit_log_event_outcome`` (one more index entry per audit row),
+(b) the session listeners of ``services.logs`` that log each committed audit event, and
+(c) writing those lines (JSON, to a file). "off" is a database without the index, the
+listeners removed and no handler; "on" has all three — two fresh SQLite files (or two
+PostgreSQL databases named with ``--db`` and ``--db2``) loaded alike. Each round runs L
+logins and K links on each side. Measured is the process's CPU time per call (all threads;
+on the "on" side the call includes waiting until the log writer thread has written its
+lines, so its work is counted as if it were synchronous): unlike wall time it does not move
+with the load other users put on a shared machine. Overhead = total on / total off − 1. Reported: the p50 of
+each side and the overhead; goal <= 2 % for both flows. The two sides alternate call by
+call, so drift hits both alike; the median of the per-pair ratios and wall p50s are shown
+too. Then the price of a
+scrape (``Exporter.render``) with N audit rows (default 200,000) — paid by the scraper, not
+by a flow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy import event, insert, select, text, update
+from sqlalchemy.orm import Session as OrmSession
+
+from db.engine import make_engine
+from db.migrate import upgrade
+from db.models import Account, ActivationCode, AuditEvent, Customer, Session
+from services import accounts, customer_numbers, logs, sessions
+from services.backend import Backend
+from services.caller import Caller
+from services.config import Settings
+from services.crypto import normalize_code
+from services.metrics import Exporter
+
+PASSWORD = "blauer Kaffeebecher am Fenster"
+LISTENERS = (("after_begin", logs._began), ("after_flush", logs._flushed),
+             ("after_commit", logs._committed), ("after_rollback", logs._rolled_back))
+
+
+def _code(i: int) -> str:
+    return f"C{i:011d}"
+
+
+def _side(url: str, home: Path, links: int, with_index: bool) -> tuple[Backend, list[str], str]:
+    engine = make_engine(url)
+    upgrade(engine)
+    if not with_index:
+        with engine.begin() as conn:
+            conn.execute(text("DROP INDEX ix_audit_log_event_outcome"))
+    engine.dispose()
+    backend = Backend(Settings(home=home, terminal_id="bench"),  # type: ignore[arg-type]
+                      database_url=url)
+    caller = Caller(terminal_id="bench")
+    email = f"bench-{time.time_ns()}@example.com"
+    accounts.register(backend, {
+        "type": "private", "email": email, "password": PASSWORD, "password_confirm": PASSWORD,
+        "first_name": "Bea", "last_name": "Benchmark", "street": "Teststr. 1",
+        "postal_code": "34117", "city": "Kassel", "terms": True}, caller)
+    with backend.transaction() as db:
+        from services.mail import outbox
+        code = [m for m in outbox(db) if m.to == email][-1].params["code"]
+    accounts.verify_email(backend, email, code, caller)
+    with backend.engine.begin() as conn:
+        conn.execute(insert(Customer), [
+            {"number": f"{7_000_000 + i}", "type": "private", "first_name": "Bea",
+             "last_name": f"Bench {i}", "street": "Teststr. 1", "postal_code": "34117",
+             "city": "Kassel", "country": "DE"} for i in range(links)])
+        ids = dict(conn.execute(select(Customer.number, Customer.id)).all())
+        conn.execute(insert(ActivationCode), [
+            {"customer_id": ids[f"{7_000_000 + i}"], "valid_until": dt.date(2030, 12, 31),
+             "code_digest": backend.digester.digest("activation", normalize_code(_code(i)))}
+            for i in range(links)])
+        conn.execute(insert(Account), [
+            {"kind": "customer", "username": f"bench{i}", "username_key": f"bench{i}",
+             "email": f"bench{i}@example.com", "email_key": f"bench{i}@example.com",
+             "customer_type": "private", "status": "active", "language": "de",
+             "first_name": "Bea", "last_name": f"Bench {i}"} for i in range(links)])
+    with backend.transaction() as db:
+        account_ids = list(db.scalars(select(Account.id).where(
+            Account.username.like("bench%")).order_by(Account.id)))
+    tokens = [sessions.open_session(backend, a, terminal_id="bench", idle_timeout=24 * 3600)
+              for a in account_ids]
+    with backend.transaction() as db:  # the password was "just entered"
+        db.execute(update(Session).values(reauth_at=backend.now()))
+    return backend, tokens, email
+
+
+def _operations(on: bool, handler: logging.Handler) -> None:
+    root = logging.getLogger()
+    for name, fn in LISTENERS:
+        present = event.contains(OrmSession, name, fn)
+        if on and not present:
+            event.listen(OrmSession, name, fn)
+        elif not on and present:
+            event.remove(OrmSession, name, fn)
+    if on:
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
+    else:
+        root.removeHandler(handler)
+        root.setLevel(logging.WARNING)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench_metrics", description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--logins", type=int, default=8, help="per side and round")
+    parser.add_argument("--links", type=int, default=60, help="per side and round")
+    parser.add_argument("--audit-rows", type=int, default=200_000)
+    parser.add_argument("--db", default=None, help="'off' database URL (default: SQLite file)")
+    parser.add_argument("--db2", default=None, help="'on' database URL (with --db)")
+    parser.add_argument("--control", action="store_true",
+                        help="A/A run: both sides 'off' (shows the noise of the machine)")
+    args = parser.parse_args(argv or [])
+    total_links = args.rounds * args.links
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        (home / "key").mkdir()
+        key_home = home / "key"
+        off_url = args.db or f"sqlite:///{home / 'off.db'}"
+        on_url = args.db2 or f"sqlite:///{home / 'on.db'}"
+        logs.install_audit_lines()  # registers once; _operations toggles them per side
+        handler = logs.configure("json", home / "kiosk.jsonl", terminal_id="bench")
+        logging.getLogger().removeHandler(handler)
+        _operations(False, handler)
+        sides = {"off": _side(off_url, key_home, total_links, with_index=False),
+                 "on": _side(on_url, key_home, total_links, with_index=not args.control)}
+        active = {"off": False, "on": not args.control}
+        caller = Caller(terminal_id="bench")
+        times: dict[tuple[str, str], list[float]] = {
+            (side, flow): [] for side in sides for flow in ("login", "link")}
+        used = dict.fromkeys(sides, 0)
+        for side in sides:  # warm up
+            _operations(active[side], handler)
+            backend, _tokens, email = sides[side]
+            accounts.login(backend, email, PASSWORD, caller)
+        wall: dict[tuple[str, str], list[float]] = {k: [] for k in times}
+
+        def timed(side: str, flow: str, call: Callable[[], object]) -> float:
+            """CPU time of the process (every thread: the log writer's work counts too, the
+            "on" side waits for it) — what the machine's other load does not change."""
+            a, w = time.process_time(), time.perf_counter()
+            call()
+            if active[side]:
+                logs.flush()
+            wall[(side, flow)].append(time.perf_counter() - w)
+            return time.process_time() - a
+
+        def login(side: str) -> float:
+            backend, _tokens, email = sides[side]
+            return timed(side, "login", lambda: accounts.login(backend, email, PASSWORD, caller))
+
+        def link(side: str) -> float:
+            backend, tokens, _email = sides[side]
+            i = used[side]
+            used[side] += 1
+            return timed(side, "link", lambda: customer_numbers.link_customer_number(
+                backend, tokens[i], _code(i), f"{7_000_000 + i}", caller))
+
+        # Call by call, the two sides alternate (who goes first alternates too), so that
+        # the load of a shared machine hits both alike; compared are the per-pair ratios.
+        pairs: dict[str, list[float]] = {"login": [], "link": []}
+        for round_ in range(args.rounds):
+            for flow, fn, count in (("login", login, args.logins), ("link", link, args.links)):
+                for n in range(count):
+                    order = ("off", "on") if (round_ + n) % 2 == 0 else ("on", "off")
+                    took = {}
+                    for side in order:
+                        _operations(active[side], handler)
+                        took[side] = fn(side)
+                        times[(side, flow)].append(took[side])
+                    pairs[flow].append(took["on"] / took["off"])
+        _operations(True, handler)
+        logs.flush()
+        lines = (home / "kiosk.jsonl").read_text().count("\n")
+        print(("CONTROL (A/A: both sides off); " if args.control else "")
+              + f"{args.rounds} rounds; per side {args.rounds * args.logins} logins and "
+              f"{total_links} links ({sides['on'][0].engine.dialect.name}); "
+              f"{lines} log lines written by 'on'")
+        for flow in ("login", "link"):
+            off = sum(times[("off", flow)])
+            on = sum(times[("on", flow)])
+            overhead = on / off - 1
+            print(f"{flow:6} CPU per call off {off / len(times[('off', flow)]) * 1e3:7.3f} ms"
+                  f"  on {on / len(times[('on', flow)]) * 1e3:7.3f} ms   overhead "
+                  f"{overhead:+6.2%}  (goal <= 2 %) -> "
+                  f"{'OK' if overhead <= 0.02 else 'ABOVE GOAL'};  median of "
+                  f"{len(pairs[flow])} pair ratios {statistics.median(pairs[flow]) - 1:+6.2%};"
+                  f"  wall p50 off {statistics.median(wall[('off', flow)]) * 1e3:.3f} / on "
+                  f"{statistics.median(wall[('on', flow)]) * 1e3:.3f} ms")
+        # the price of a scrape, paid by the scraper
+        backend = sides["on"][0]
+        with backend.engine.begin() as conn:
+            now = backend.now()
+            for start in range(0, args.audit_rows, 20_000):
+                conn.execute(insert(AuditEvent), [
+                    {"at": now, "event": ("login", "customer_linked", "licence_redeem",
+                                          "desk_customer_viewed")[i % 4],
+                     "outcome": ("ok", "failed")[i % 7 == 0], "details": {}}
+                    for i in range(start, min(start + 20_000, args.audit_rows))])
+        exporter = Exporter(backend)
+        exporter.render()
+        scrape = []
+        for _ in range(5):
+            a = time.perf_counter()
+            exporter.render()
+            scrape.append(time.perf_counter() - a)
+        print(f"scrape with {args.audit_rows:,} more audit rows: p50 "
+              f"{statistics.median(scrape) * 1e3:.1f} ms")
+        for backend, _t, _e in sides.values():
+            backend.dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(__import__("sys").argv[1:]))
