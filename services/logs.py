@@ -18,6 +18,7 @@ import atexit
 import collections
 import contextvars
 import datetime as dt
+import itertools
 import json
 import logging
 import re
@@ -52,6 +53,15 @@ def redact(text: str) -> str:
 
 def new_request_id() -> str:
     return secrets.token_hex(6)
+
+
+_PROCESS_ID = secrets.token_hex(3)
+_SERIAL = itertools.count(1)
+
+
+def _transaction_id() -> str:
+    """The id of a transaction outside any request: this process's prefix and a serial."""
+    return f"{_PROCESS_ID}-{next(_SERIAL)}"
 
 
 class RedactFilter(logging.Filter):
@@ -220,10 +230,13 @@ def _committed(session: Session) -> None:
     if not found or not audit_log.isEnabledFor(logging.INFO):
         return
     duration = round((time.perf_counter() - began) * 1000, 2) if began else None
-    rid = request_id.get() or new_request_id()
+    rid = request_id.get() or _transaction_id()
     for name, outcome, terminal in found:
-        audit_log.info(name, extra={"outcome": outcome or "ok", "duration_ms": duration,
-                                    "terminal_id": terminal, "request_id": rid})
+        # makeRecord + handle: what .info() does, without walking the stack for the caller
+        audit_log.handle(audit_log.makeRecord(
+            audit_log.name, logging.INFO, __file__, 0, name, None, None,
+            extra={"outcome": outcome or "ok", "duration_ms": duration,
+                   "terminal_id": terminal, "request_id": rid}))
 
 
 def _rolled_back(session: Session) -> None:
