@@ -23,7 +23,6 @@ by a flow.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import logging
 import statistics
 import tempfile
@@ -31,26 +30,22 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import event, insert, select, text, update
+from sqlalchemy import event, insert, text
 from sqlalchemy.orm import Session as OrmSession
 
+from benchmarks.bench_link import _accounts, _code, _load
 from db.engine import make_engine
 from db.migrate import upgrade
-from db.models import Account, ActivationCode, AuditEvent, Customer, Session
-from services import accounts, customer_numbers, logs, sessions
+from db.models import AuditEvent
+from services import accounts, customer_numbers, logs
 from services.backend import Backend
 from services.caller import Caller
 from services.config import Settings
-from services.crypto import normalize_code
 from services.metrics import Exporter
 
 PASSWORD = "blauer Kaffeebecher am Fenster"
 LISTENERS = (("after_begin", logs._began), ("after_flush", logs._flushed),
              ("after_commit", logs._committed), ("after_rollback", logs._rolled_back))
-
-
-def _code(i: int) -> str:
-    return f"C{i:011d}"
 
 
 def _side(url: str, home: Path, links: int, with_index: bool) -> tuple[Backend, list[str], str]:
@@ -72,28 +67,8 @@ def _side(url: str, home: Path, links: int, with_index: bool) -> tuple[Backend, 
         from services.mail import outbox
         code = [m for m in outbox(db) if m.to == email][-1].params["code"]
     accounts.verify_email(backend, email, code, caller)
-    with backend.engine.begin() as conn:
-        conn.execute(insert(Customer), [
-            {"number": f"{7_000_000 + i}", "type": "private", "first_name": "Bea",
-             "last_name": f"Bench {i}", "street": "Teststr. 1", "postal_code": "34117",
-             "city": "Kassel", "country": "DE"} for i in range(links)])
-        ids = dict(conn.execute(select(Customer.number, Customer.id)).all())
-        conn.execute(insert(ActivationCode), [
-            {"customer_id": ids[f"{7_000_000 + i}"], "valid_until": dt.date(2030, 12, 31),
-             "code_digest": backend.digester.digest("activation", normalize_code(_code(i)))}
-            for i in range(links)])
-        conn.execute(insert(Account), [
-            {"kind": "customer", "username": f"bench{i}", "username_key": f"bench{i}",
-             "email": f"bench{i}@example.com", "email_key": f"bench{i}@example.com",
-             "customer_type": "private", "status": "active", "language": "de",
-             "first_name": "Bea", "last_name": f"Bench {i}"} for i in range(links)])
-    with backend.transaction() as db:
-        account_ids = list(db.scalars(select(Account.id).where(
-            Account.username.like("bench%")).order_by(Account.id)))
-    tokens = [sessions.open_session(backend, a, terminal_id="bench", idle_timeout=24 * 3600)
-              for a in account_ids]
-    with backend.transaction() as db:  # the password was "just entered"
-        db.execute(update(Session).values(reauth_at=backend.now()))
+    _load(backend, links)  # customers 7000000 + i with the codes _code(i), as bench_link
+    tokens = _accounts(backend, links)
     return backend, tokens, email
 
 
