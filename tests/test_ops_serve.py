@@ -250,3 +250,51 @@ def test_broken_multipart_post_is_400_not_500(served) -> None:
         assert "Dieser Link ist ungültig" in answer.value.read().decode()
     log = served.log_text()
     assert "Traceback" not in log and '"level": "error"' not in log
+
+
+def test_kiosk_metrics_serves_the_installation_without_serve(tmp_path) -> None:
+    """`kiosk metrics --port P` (tty-only installations): the same endpoints, the same
+    figures from the database."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from test_serve_browser import REPO, _free_port, _kiosk
+
+    env = {**os.environ, "KIOSK_HOME": str(tmp_path / "home"),
+           "KIOSK_DATABASE_URL": f"sqlite:///{tmp_path / 'kiosk.db'}"}
+    env.pop("KIOSK_SECRET_KEY", None)
+    _kiosk(env, "db", "upgrade")
+    backend = Backend(make_settings(tmp_path / "home"), database_url=env["KIOSK_DATABASE_URL"],
+                      hasher=PasswordHasher(**TEST_HASHER_PROFILE))
+    try:
+        load_demo(backend)  # creates the secret key file too
+        done = journey(backend)
+    finally:
+        backend.dispose()
+    port = _free_port()
+    process = subprocess.Popen([sys.executable, "-m", "tui.cli", "metrics", "--port", str(port)],
+                               env=env, cwd=REPO, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                status = get(url + "/healthz")[0]
+                break
+            except OSError:
+                assert process.poll() is None and time.monotonic() < deadline
+                time.sleep(0.2)
+        assert status == 200
+        status, body, _ = get(url + "/readyz")
+        assert status == 200 and json.loads(body)["ready"] is True
+        found = samples(get(url + "/metrics")[1])
+        for (name, labels), value in done.items():
+            assert found[(name, labels)] == value, name
+        assert found[("kiosk_ready", ())] == 1
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=10)
+    assert "serving the installation's metrics" in process.stderr.read().decode()
