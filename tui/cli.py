@@ -287,6 +287,8 @@ def _logs_from_environment(command: str | None) -> None:
     fmt, file = os.environ.get("KIOSK_LOG_FORMAT"), os.environ.get("KIOSK_LOG_FILE")
     if command in ("serve", "metrics") or not (fmt or file):
         return
+    if command is None and not file and sys.stderr.isatty():
+        return  # the app's screen is this terminal: lines on it would garble it
     from services.logs import configure
     from services.shell_settings import shell_settings
 
