@@ -298,3 +298,30 @@ def test_kiosk_metrics_serves_the_installation_without_serve(tmp_path) -> None:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=10)
     assert "serving the installation's metrics" in process.stderr.read().decode()
+
+
+def test_source_address_and_origin_rules() -> None:
+    from unittest.mock import Mock
+
+    from aiohttp.test_utils import make_mocked_request
+
+    from tui.serve import origin_allowed, source_address
+
+    def request(peer: str, forwarded: str | None = None):  # type: ignore[no-untyped-def]
+        headers = {"X-Forwarded-For": forwarded} if forwarded else {}
+        transport = Mock()
+        transport.get_extra_info.return_value = (peer, 4711)
+        return make_mocked_request("GET", "/ws", headers=headers, transport=transport)
+
+    # a client's own X-Forwarded-For counts for nothing
+    assert source_address(request("198.51.100.7", "203.0.113.9"), []) == "198.51.100.7"
+    # behind a trusted proxy: the hop the proxy added (the last one), not what the client wrote
+    assert source_address(request("127.0.0.1", "203.0.113.9, 198.51.100.7"),
+                          ["127.0.0.1"]) == "198.51.100.7"
+    public = "https://kiosk.example.org"
+    assert origin_allowed("https://kiosk.example.org", public, [])
+    assert origin_allowed("HTTPS://Kiosk.Example.org/", public, [])
+    assert not origin_allowed("http://kiosk.example.org", public, [])
+    assert not origin_allowed("https://kiosk.example.org.evil.example", public, [])
+    assert not origin_allowed(None, public, []) and not origin_allowed("null", public, [])
+    assert origin_allowed("https://portal.example.org", public, ["https://portal.example.org"])
