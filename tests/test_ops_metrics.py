@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -123,7 +124,23 @@ def test_counters_equal_what_the_journey_did(backend) -> None:
     assert value(found, "kiosk_database_up") == 1 and value(found, "kiosk_schema_current") == 1
 
 
-def test_counters_never_go_down_when_retention_purges(backend) -> None:
+@pytest.fixture
+def deletable_audit(backend: Backend) -> Iterator[Backend]:
+    """What #16's retention does to the append-only log: deletes become possible (the shared
+    PostgreSQL test database gets its guard back afterwards)."""
+    with backend.engine.begin() as conn:
+        if backend.is_sqlite:  # a copy of the template per test
+            conn.execute(text("DROP TRIGGER audit_log_no_delete"))
+        else:
+            conn.execute(text("ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only"))
+    yield backend
+    if not backend.is_sqlite:
+        with backend.engine.begin() as conn:
+            conn.execute(text("ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only"))
+
+
+def test_counters_never_go_down_when_retention_purges(deletable_audit) -> None:
+    backend = deletable_audit
     """Rows deleted from the audit log and the outbox (retention, #16) stay counted."""
     load_demo(backend)
     journey(backend)
@@ -136,7 +153,6 @@ def test_counters_never_go_down_when_retention_purges(backend) -> None:
     mail_before = (value(scrape(backend), "kiosk_mail_delivery_attempts_total"),
                    value(scrape(backend), "kiosk_mail_delivery_failures_total"))
     assert mail_before == (5, 4)
-    _allow_audit_deletes(backend)  # what #16's retention does to the append-only log
     with backend.transaction() as db:
         purged = db.execute(delete(AuditEvent).where(AuditEvent.event.in_(
             ["login", "customer_linked", "licence_redeemed", "customer_link"]))).rowcount
@@ -155,14 +171,6 @@ def test_counters_never_go_down_when_retention_purges(backend) -> None:
     accounts.login(backend, "lfuchs", LF_PASSWORD, CALLER)
     assert value(scrape(backend), "kiosk_logins_total", method="account", outcome="ok") == \
         before[("kiosk_logins_total", (("method", "account"), ("outcome", "ok")))] + 1
-
-
-def _allow_audit_deletes(backend: Backend) -> None:
-    with backend.engine.begin() as conn:
-        if backend.is_sqlite:
-            conn.execute(text("DROP TRIGGER audit_log_no_delete"))
-        else:
-            conn.execute(text("ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only"))
 
 
 def test_no_label_carries_personal_data(backend) -> None:
