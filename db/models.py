@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Date,
     DateTime,
@@ -437,6 +438,23 @@ class AuditEvent(Base):
     customer_id: Mapped[int | None] = mapped_column(Integer, index=True)
     terminal_id: Mapped[str | None] = mapped_column(String(64))
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    # the installation-wide counters of services.metrics count by (event, outcome)
+    __table_args__ = (Index("ix_audit_log_event_outcome", "event", "outcome"),)
+
+
+class MetricCounter(Base):
+    """What rows deleted from ``audit_log`` and ``outbox`` had counted (migration 0011).
+
+    Delete triggers fold every deleted row in here, in the deleting transaction, so the
+    counters of ``services.metrics`` (live rows + folded) never go down when retention purges.
+    """
+
+    __tablename__ = "metric_counter"
+
+    event: Mapped[str] = mapped_column(String(48), primary_key=True)
+    outcome: Mapped[str] = mapped_column(String(16), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class OutboxMail(Base):

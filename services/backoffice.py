@@ -575,6 +575,10 @@ def _counts(db: DbSession, now: dt.datetime) -> dict[str, int]:
     return counts
 
 
+#: The open items per queue in the caller's transaction (``services.metrics``, ``kiosk status``).
+open_queue_counts = _counts
+
+
 def _stale(now: dt.datetime) -> tuple[Any, ...]:
     return (Membership.state == "pending_approval", Membership.created_at <= now - STALE_AFTER)
 

@@ -49,6 +49,15 @@ class Settings(BaseSettings):
     argon2_memory_kib: int = 19 * 1024
     argon2_time_cost: int = 2
     argon2_parallelism: int = 1
+    # Operations (#17): logs, readiness, `kiosk serve` limits (#20 item 4).
+    log_format: str = "text"  # text | json
+    log_file: Path | None = None
+    ready_timeout: float = 2.0
+    serve_max_sessions: int = 20  # concurrent app processes of one `kiosk serve`
+    serve_allowed_origins: list[str] = []  # besides the public URL's own origin
+    serve_frame_ancestors: str = "'none'"  # CSP frame-ancestors of every page
+    # Reverse proxies whose X-Forwarded-For names the client (else the peer is the client).
+    serve_trusted_proxies: list[str] = []
 
     @property
     def resolved_database_url(self) -> str:

@@ -17,6 +17,7 @@ after the insert), so concurrent failures count exactly; a missing row is insert
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 
 from sqlalchemy import and_, delete, or_, select
@@ -62,6 +63,18 @@ LOGIN_ACCOUNT = Policy(max_failures=5, freeze_after=100)
 LOGIN_TERMINAL = Policy(max_failures=30, window=dt.timedelta(minutes=15))
 
 
+# A browser session of `kiosk serve` has the terminal id ``web-<address digest>-<session>``
+# (tui.serve): its failures count for its session *and* for its source address, across all
+# sessions and servers of the installation, so that opening new sessions gives no new guesses.
+SOURCE_ADDRESS = Policy(max_failures=100, window=dt.timedelta(minutes=15))
+_SERVED = re.compile(r"(web-[0-9a-f]{12})-[0-9a-f]+")
+
+
+def _address(scope: str, key: str) -> str | None:
+    match = _SERVED.fullmatch(key) if scope == "terminal" else None
+    return match.group(1) if match else None
+
+
 @dataclass(frozen=True)
 class Status:
     failures: int = 0
@@ -94,7 +107,18 @@ def check(
 ) -> Status:
     """The current state without changing it (no lock)."""
     row = session.scalars(select(Throttle).where(*_where(action, scope, key))).first()
-    return _status(row, policy, now)
+    status = _status(row, policy, now)
+    if (address := _address(scope, key)) is not None:
+        status = _worse(status, check(session, action, "address", address, SOURCE_ADDRESS, now))
+    return status
+
+
+def _worse(a: Status, b: Status) -> Status:
+    """The status that keeps the caller out longer (the source address's ceiling or not)."""
+    if a.frozen or b.frozen:
+        return a if a.frozen else b
+    later = max((s.blocked_until for s in (a, b) if s.blocked_until), default=None)
+    return a if later is None or a.blocked_until == later else b
 
 
 def check_many(
@@ -104,8 +128,11 @@ def check_many(
     conditions = [and_(*_where(action, scope, key)) for action, scope, key, _ in checks]
     rows = {(r.action, r.scope, r.key): r
             for r in session.scalars(select(Throttle).where(or_(*conditions)))}
-    return [_status(rows.get((action, scope, key[:128])), policy, now)
-            for action, scope, key, policy in checks]
+    found = [_status(rows.get((action, scope, key[:128])), policy, now)
+             for action, scope, key, policy in checks]
+    return [_worse(status, check(session, action, "address", address, SOURCE_ADDRESS, now))
+            if (address := _address(scope, key)) is not None else status
+            for status, (action, scope, key, _policy) in zip(found, checks, strict=True)]
 
 
 def _locked_row(session: Session, action: str, scope: str, key: str, now: dt.datetime) -> Throttle:
@@ -138,7 +165,10 @@ def fail(
     if policy.freeze_after is not None and row.failures >= policy.freeze_after:
         row.frozen = True
     session.flush()
-    return Status(row.failures, row.blocked_until, row.frozen)
+    status = Status(row.failures, row.blocked_until, row.frozen)
+    if (address := _address(scope, key)) is not None:
+        status = _worse(status, fail(session, action, "address", address, SOURCE_ADDRESS, now))
+    return status
 
 
 def reset(session: Session, action: str, scope: str, key: str) -> None:
@@ -170,5 +200,5 @@ def purge_stale(session: Session, now: dt.datetime, older_than: dt.timedelta = S
 
 
 __all__ = ["LOGIN_ACCOUNT", "LOGIN_TERMINAL", "MSG_TERMINAL_WAIT", "MSG_WAIT", "STALE_AFTER",
-           "Policy", "Status", "check",
+           "SOURCE_ADDRESS", "Policy", "Status", "check",
            "check_many", "fail", "purge_stale", "reset", "unfreeze"]

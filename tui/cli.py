@@ -70,7 +70,18 @@ def _parser() -> argparse.ArgumentParser:
                        help="start language of every browser session")
     serve.add_argument("--idle-timeout", type=int, metavar="SECONDS", default=argparse.SUPPRESS,
                        help="seconds without input until a browser session is wiped")
+    _ops_parsers(sub, common)
     return parser
+
+
+def _ops_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """`kiosk status` and `kiosk metrics` (#17)."""
+    status = sub.add_parser("status", parents=[common], help="is the installation ready?")
+    status.add_argument("--json", action="store_true", help="as one JSON object")
+    metrics = sub.add_parser("metrics", parents=[common],
+                             help="serve /metrics, /readyz, /healthz of the installation")
+    metrics.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    metrics.add_argument("--port", type=int, default=9464, help="port to listen on")
 
 
 def _backend(args: argparse.Namespace, *, upgrade: bool = True):  # type: ignore[no-untyped-def]
@@ -189,6 +200,37 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_status(args: argparse.Namespace) -> int:
+    from services.metrics import status_report, status_text
+
+    backend = _backend(args, upgrade=False)
+    try:
+        report = status_report(backend)
+    finally:
+        backend.dispose()
+    print(json.dumps(report, ensure_ascii=False, indent=2) if args.json else status_text(report))
+    return 0 if report["ready"] else 1
+
+
+def _cmd_metrics(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from services.logs import configure
+    from services.metrics import Exporter
+    from tui.health import metrics_app
+
+    if not 0 < args.port < 65536:
+        raise CliError(f"The port {args.port} is not between 1 and 65535.")
+    backend = _backend(args, upgrade=False)
+    settings = backend.settings
+    configure(settings.log_format, settings.log_file, terminal_id=settings.terminal_id)
+    print(f"kiosk: serving the installation's metrics on http://{args.host}:{args.port}/metrics",
+          file=sys.stderr, flush=True)
+    web.run_app(metrics_app(Exporter(backend), settings.ready_timeout), host=args.host,
+                port=args.port, print=lambda *_: None, access_log=None)
+    return 0
+
+
 def _cmd_tui(args: argparse.Namespace) -> int:
     from tui.app import KioskApp
 
@@ -207,6 +249,7 @@ def _cmd_tui(args: argparse.Namespace) -> int:
 COMMANDS = {
     "db": _cmd_db, "import": _cmd_import, "demo": _cmd_demo, "outbox": _cmd_outbox,
     "mail": _cmd_mail, "agent": _cmd_agent, "serve": _cmd_serve, None: _cmd_tui,
+    "status": _cmd_status, "metrics": _cmd_metrics,
 }
 
 
@@ -216,6 +259,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from services.errors import DomainError
 
     args = _parser().parse_args(argv)
+    _logs_from_environment(args.command)
     try:
         return COMMANDS[args.command](args)
     except CliError as exc:
@@ -232,6 +276,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return 2
+
+
+def _logs_from_environment(command: str | None) -> None:
+    """``KIOSK_LOG_FORMAT`` / ``KIOSK_LOG_FILE`` (``services.logs``) when one is set (the
+    TUI's screen is the terminal; commands keep their output); `serve` and `metrics` always
+    configure their own."""
+    import os
+
+    fmt, file = os.environ.get("KIOSK_LOG_FORMAT"), os.environ.get("KIOSK_LOG_FILE")
+    if command in ("serve", "metrics") or not (fmt or file):
+        return
+    if command is None and not file and sys.stderr.isatty():
+        return  # the app's screen is this terminal: lines on it would garble it
+    from services.logs import configure
+    from services.shell_settings import shell_settings
+
+    configure(fmt or "text", Path(file) if file else None,
+              terminal_id=shell_settings().terminal_id)
 
 
 if __name__ == "__main__":

@@ -210,6 +210,18 @@ def neutral_page(status: int) -> Page:
     return Page(N_("Link not valid"), [], status=status, error=MSG_INVALID_LINK)
 
 
+MSG_FULL = N_("All places of this service are taken at the moment. Please try again in a few "
+              "minutes.")
+
+
+def full_page(request: web.Request) -> web.Response:
+    """What a browser gets when `kiosk serve` already runs its maximum of sessions."""
+    response = render(Page(N_("Please try again shortly"), [], status=503, error=MSG_FULL),
+                      choose_language(request))
+    response.headers["Retry-After"] = "60"
+    return response
+
+
 @web.middleware
 async def error_pages(request: web.Request,
                       handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -264,7 +276,10 @@ class LinkPages:
                     raise LinkRefused(400)
                 form: Mapping[str, str] = {}
                 if post:
-                    posted = await request.post()
+                    try:
+                        posted = await request.post()
+                    except ValueError:  # a broken form body (e.g. multipart): the client's fault
+                        raise LinkRefused(400) from None
                     form = {k: v for k, v in posted.items() if isinstance(v, str)}
                     if not self.backend.digester.same(form.get("csrf", ""),
                                                       self.csrf(kind, token)):
