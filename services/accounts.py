@@ -794,48 +794,50 @@ def _login(backend: Backend, identifier: str, password: str, caller: Caller,
     now = backend.now()
     terminal = (caller.terminal_id or "unknown")[:128]
     failed = AuthFailed(MSG_LOGIN_FAILED, fields={"password": MSG_LOGIN_FAILED})
-    # One short transaction: two reads, the argon2 run (no locks held), then the outcome.
-    with backend.transaction() as db:
+    with backend.transaction() as db:  # 1. who it is (reads only)
         account = _find_account(db, identifier, kinds)
         key = f"a{account.id}" if account is not None else _identifier_key(backend, identifier)
-        term_state, state = throttle.check_many(db, [
-            ("login", "terminal", terminal, throttle.LOGIN_TERMINAL),
-            ("login", "account", key, throttle.LOGIN_ACCOUNT),
-        ], now)
-        if not term_state.allowed(now):
-            raise Throttled(throttle.MSG_TERMINAL_WAIT, fields={"identifier": throttle.MSG_TERMINAL_WAIT},
-                            params={"seconds": max(term_state.wait_seconds(now), 1)})
+        account_id = account.id if account is not None else None
         usable = (account is not None and account.status in ("active", "unverified")
                   and account.password_hash is not None)
         stored = account.password_hash if usable and account is not None else None
-        # Exactly one argon2 verification on every path (a dummy hash without an account).
-        ok = backend.hasher.verify(stored, prepare_password(password))
-        account_id = account.id if account is not None else None
-        if state.frozen:
-            audit.record(db, "login", outcome="locked", actor_id=account_id,
-                         terminal_id=caller.terminal_id, now=now)
-            throttle.fail(db, "login", "terminal", terminal, throttle.LOGIN_TERMINAL, now)
-            raise_after_commit(db, failed)
-        if not state.allowed(now):
-            audit.record(db, "login", outcome="throttled", actor_id=account_id,
-                         terminal_id=caller.terminal_id, now=now)
+    limits = login_limits(terminal, key)
+    with backend.transaction() as db:  # 2. the attempt reserved and committed (throttle doc)
+        reservation = throttle.reserve(db, limits, now)
+        if reservation.refused_by("terminal"):
             raise_after_commit(db, Throttled(
-                throttle.MSG_WAIT, fields={"identifier": throttle.MSG_WAIT},
-                params={"seconds": state.wait_seconds(now)}))
-        if not ok or account is None:
-            status = throttle.fail(db, "login", "account", key, throttle.LOGIN_ACCOUNT, now)
+                throttle.MSG_TERMINAL_WAIT, fields={"identifier": throttle.MSG_TERMINAL_WAIT},
+                params={"seconds": reservation.wait_seconds(now)}))
+        if not reservation.granted:
+            frozen = reservation.status("account").frozen
+            audit.record(db, "login", outcome="locked" if frozen else "throttled",
+                         actor_id=account_id, terminal_id=caller.terminal_id, now=now)
+            if not frozen:
+                raise_after_commit(db, Throttled(
+                    throttle.MSG_WAIT, fields={"identifier": throttle.MSG_WAIT},
+                    params={"seconds": reservation.wait_seconds(now)}))
             throttle.fail(db, "login", "terminal", terminal, throttle.LOGIN_TERMINAL, now)
+    if not reservation.granted:  # frozen: the same argon2 work and answer as a wrong password
+        backend.hasher.verify(None, prepare_password(password))
+        raise failed
+    # 3. exactly one argon2 verification on every path (a dummy hash without an account)
+    ok = backend.hasher.verify(stored, prepare_password(password))
+    with backend.transaction() as db:  # 4. the outcome
+        account = db.get(Account, account_id) if ok and account_id is not None else None
+        if account is None or account.status not in ("active", "unverified"):
+            status = reservation.status("account")
             audit.record(db, "login", outcome="failed", actor_id=account_id,
                          terminal_id=caller.terminal_id, failures=status.failures, now=now)
-            if status.frozen and account is not None and account.status != "locked":
-                account.status = "locked"
-                account.locked_until = None
+            locked = db.get(Account, account_id) if account_id is not None else None
+            if status.frozen and locked is not None and locked.status != "locked":
+                locked.status = "locked"
+                locked.locked_until = None
                 audit.record(db, "account_locked", actor_id=account_id,
                              terminal_id=caller.terminal_id, failures=status.failures, now=now)
-                sessions.end_all(db, account.id, "locked", now)
+                sessions.end_all(db, locked.id, "locked", now)
             raise_after_commit(db, failed)
-        if state.failures:
-            throttle.reset(db, "login", "account", key)
+        assert account is not None
+        throttle.succeeded(db, limits, now)
         if backend.hasher.needs_rehash(account.password_hash or ""):
             account.password_hash = backend.hasher.hash(prepare_password(password))
             audit.record(db, "password_upgraded", actor_id=account.id, now=now)
@@ -851,6 +853,13 @@ def _login(backend: Backend, identifier: str, password: str, caller: Caller,
                      kind=account.kind, now=now)
         return LoginResult(token=token, account_id=account.id, display_name=_name(account),
                            kind=account.kind, language=account.language)
+
+
+def login_limits(terminal: str, key: str, scope: str = "account") -> list[throttle.Limit]:
+    """The two counters of a login: the terminal's failures and the account's (reset on
+    success). ``scope`` "customer" for the customer-number login."""
+    return [throttle.Limit("login", "terminal", terminal, throttle.LOGIN_TERMINAL),
+            throttle.Limit("login", scope, key, throttle.LOGIN_ACCOUNT, on_success="reset")]
 
 
 def logout(backend: Backend, token: str | None) -> None:

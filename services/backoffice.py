@@ -35,7 +35,7 @@ from db.models import (
     SupportRequest,
     Throttle,
 )
-from services import audit, mail, sessions
+from services import audit, mail, sessions, throttle
 from services.errors import N_, Conflict, NotAllowed, NotFound, ValidationFailed
 from services.merge import REVERSE_DAYS
 from services.normalize import customer_number, email_key, fold_name, nfkc, username_key
@@ -389,7 +389,7 @@ def customer_view(backend: Backend, token: str | None, customer_id: int) -> Cust
             name=customer_name(customer),
             record=[(label, _text(getattr(customer, field))) for field, label in RECORD_FIELDS],
             merged_into=customer.merged_into.number if customer.merged_into else None,
-            code_frozen=_frozen(db, "link_code", "number", customer.number),
+            code_frozen=throttle.record_locked(db, "link_code", customer.number, now),
             accounts=_accounts(db, customer), contracts=_contracts(db, customer, names),
             licences=_licences(db, customer, names), memberships=_memberships(db, customer),
             merges=_merges(db, customer, now), requests=_requests(db, customer),
