@@ -5,8 +5,13 @@
 1. the password must have been entered within ``reauth_valid`` (``ReauthRequired`` otherwise);
 2. number and code are normalised (``normalize.customer_number``, ``crypto.normalize_code``:
    case, spaces, dashes, O/0 and I/L/1);
-3. counters per customer number (5 wrong codes in 24 h freeze the number's code until the
-   service desk issues a new one), per account and per terminal are checked;
+3. the attempt is reserved, and committed, before any code is compared
+   (``throttle.reserve``): per customer number and account (5 wrong codes in 24 h freeze the
+   number for that account until the service desk helps), per number and terminal (5, then
+   that terminal waits out the 24 h), per number for everyone (30 in 24 h: the alarm level,
+   closed for the rest of the 24 h and a desk request of kind ``guessing_alarm``), per account
+   and per terminal across numbers. Someone else's wrong codes never freeze the owner's own
+   account out (``services.throttle``, "Per-record limits");
 4. the customer row is locked (``SELECT … FOR UPDATE`` on PostgreSQL, the write lock on
    SQLite), the code is compared as a keyed digest in constant time, must be within its
    validity date and unused; a wrong, expired or used code gives one neutral message;
