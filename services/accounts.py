@@ -8,9 +8,15 @@ new_password). Messages are English msgids, translated where they are shown.
 
 Security properties (issue 3):
 * registration stores nothing until the whole form is valid; an e-mail that already has an
-  account gets the same answer and the same hasher work, and its owner a mail instead;
-* login does exactly one argon2 verification for an unknown user, a wrong password and a
-  locked account, and answers with one message; per-account waits and lockout
+  account gets the same answer and the same hasher work, and its owner a mail instead; at most
+  ``REGISTER_TERMINAL`` registrations per terminal and hour (the counter is reserved before the
+  form is acted on, so it also limits asking whether a username is taken); usernames of the
+  customer-number form are refused (the login goes by the identifier's form);
+* requests whose answer must not tell whether an account exists (registration, password
+  reset, resend) take at least ``response_floor_ms`` (``services.timing``);
+* login reserves the attempt before the password is checked (``throttle.reserve``), does
+  exactly one argon2 verification for an unknown user, a wrong password and a locked
+  account, and answers with one message; per-account waits and lockout
   (``throttle.LOGIN_ACCOUNT``) plus a per-terminal limit; a correct password during a wait is
   refused; parameters are upgraded (rehash) on login;
 * mailed codes come from the CSPRNG (10 characters without look-alikes), are stored as keyed
@@ -49,8 +55,9 @@ from services import audit, mail, sessions, throttle
 from services.crypto import new_code, new_token, normalize_code
 from services.errors import N_, AuthFailed, Conflict, DomainError, Throttled, ValidationFailed
 from services.normalize import customer_number as norm_customer_number
-from services.normalize import email_key, fold_name, nfkc, username_key
+from services.normalize import email_key, fold_name, looks_like_customer_number, nfkc, username_key
 from services.passwords import MAX_LENGTH, check_password, length
+from services.timing import equal_time
 
 if TYPE_CHECKING:
     from services.backend import Backend, Caller
@@ -72,6 +79,10 @@ PURPOSE_EMAIL_CHANGE = "email_change"
 RESEND_POLICY = throttle.Policy(max_failures=1, window=RESEND_INTERVAL, base_wait=RESEND_INTERVAL,
                                 max_wait=RESEND_INTERVAL)
 
+# Registrations per terminal: 20 within an hour, then the terminal waits for the hour's rest.
+REGISTER_TERMINAL = throttle.Policy(max_failures=20, window=dt.timedelta(hours=1),
+                                    base_wait=dt.timedelta(hours=1), max_wait=dt.timedelta(hours=1))
+
 # --------------------------------------------------------------------------- messages
 
 MSG_FORM = N_("Please correct the marked fields.")
@@ -81,6 +92,10 @@ MSG_TOO_LONG = N_("This entry is too long.")
 MSG_CONTROL = N_("This entry contains characters that are not allowed.")
 MSG_TYPE = N_("Please choose a customer type.")
 MSG_USERNAME = N_("The username may contain letters, digits, dots, hyphens and underscores (3 to 64 characters).")
+MSG_USERNAME_NUMBER = N_("A username must not look like a customer number. Please use at least "
+                         "one letter.")
+MSG_REGISTER_WAIT = N_("Too many registrations were made at this terminal. Please try again in "
+                       "{minutes} minutes.")
 MSG_USERNAME_TAKEN = N_("This username is already taken. Please choose another one.")
 MSG_EMAIL = N_("Please enter a valid e-mail address.")
 MSG_CONFIRM = N_("The passwords do not match.")
@@ -268,6 +283,8 @@ class RegistrationInput(AddressChecks):
         text = clean_text(value, required=False, max_len=64)
         if text is not None and not _USERNAME.fullmatch(text):
             raise field_problem(MSG_USERNAME)
+        if text is not None and looks_like_customer_number(text):
+            raise field_problem(MSG_USERNAME_NUMBER)  # the login goes by the form (issue 20)
         return text
 
     @field_validator("email", mode="before")
@@ -546,10 +563,12 @@ def public_url(backend: Backend, path: str, token: str) -> str:
 # --------------------------------------------------------------------------- registration
 
 
+@equal_time
 def register(backend: Backend, data: Mapping[str, Any] | RegistrationInput, caller: Caller
              ) -> RegistrationResult:
     """Create an unconfirmed account and mail a confirmation code (see module docstring)."""
     form = validate_registration(data, backend.settings.customer_types)
+    _reserve_registration(backend, caller)
     # The one hash of every registration: also done when the address is taken.
     password_hash = backend.hasher.hash(prepare_password(form.password))
     ekey = email_key(form.email)
@@ -563,6 +582,21 @@ def register(backend: Backend, data: Mapping[str, Any] | RegistrationInput, call
         except IntegrityError:
             continue  # a simultaneous registration won; the next round sees its row
     raise Conflict(MSG_EMAIL_UNUSABLE, fields={"email": MSG_EMAIL_UNUSABLE})
+
+
+def _reserve_registration(backend: Backend, caller: Caller) -> None:
+    """Count this registration on the terminal's counter (successes too: the limit is on
+    registrations, and with them on asking whether a username is taken); refused above it."""
+    now = backend.now()
+    terminal = (caller.terminal_id or "unknown")[:128]
+    with backend.transaction() as db:
+        reservation = throttle.reserve(db, [throttle.Limit(
+            "register", "terminal", terminal, REGISTER_TERMINAL)], now)
+        if not reservation.granted:
+            audit.record(db, "registration", outcome="throttled", terminal_id=caller.terminal_id,
+                         now=now)
+            minutes = max(1, -(-reservation.wait_seconds(now) // 60))
+            raise_after_commit(db, Throttled(MSG_REGISTER_WAIT, params={"minutes": minutes}))
 
 
 def _register_once(backend: Backend, form: RegistrationInput, caller: Caller,
@@ -740,6 +774,7 @@ def request_allowed(db: DbSession, backend: Backend, action: str, identifier: st
     return 0
 
 
+@equal_time
 def resend_verification(backend: Backend, identifier: str, caller: Caller) -> RequestResult:
     """A new confirmation code, at most once a minute; the count of wrong tries is kept."""
     if not nfkc(identifier or ""):
@@ -869,6 +904,7 @@ def logout(backend: Backend, token: str | None) -> None:
 # --------------------------------------------------------------------------- password reset
 
 
+@equal_time
 def request_password_reset(backend: Backend, identifier: str, caller: Caller) -> RequestResult:
     """Mail a reset code; the same answer whether an account exists or not."""
     if not nfkc(identifier or ""):

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     argon2_memory_kib: int = 19 * 1024
     argon2_time_cost: int = 2
     argon2_parallelism: int = 1
+    # The least time of a request whose answer must not tell whether an account exists
+    # (services/timing.py); 0 turns the floor off.
+    response_floor_ms: int = 250
 
     @property
     def resolved_database_url(self) -> str:

@@ -21,7 +21,6 @@ The attempt is reserved before the password is checked (``throttle.reserve``, se
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
@@ -33,6 +32,7 @@ from services import accounts, audit, sessions, throttle
 from services.caller import Caller
 from services.errors import N_, AuthFailed, DomainError, Throttled, ValidationFailed
 from services.normalize import customer_number as norm_number
+from services.normalize import looks_like_customer_number
 from services.passwords import MAX_LENGTH, length
 
 if TYPE_CHECKING:
@@ -41,7 +41,6 @@ if TYPE_CHECKING:
 MSG_REQUIRED = N_("This field must not be empty.")
 MSG_FAILED = N_("The customer number or the customer password is not correct, or the "
                 "customer number cannot be used to log in.")
-_NUMBER = re.compile(r"^[0-9][0-9\-/.]{2,31}$")
 
 
 class CustomerLoginResult(BaseModel):
@@ -49,11 +48,6 @@ class CustomerLoginResult(BaseModel):
     customer_id: int
     number: str
     display_name: str
-
-
-def looks_like_customer_number(identifier: str) -> bool:
-    """Customer numbers are digits (with ``-``, ``/`` or ``.``); usernames and e-mails are not."""
-    return bool(_NUMBER.match(norm_number(identifier or "")))
 
 
 def _raise_after_commit(db: DbSession, error: DomainError) -> None:
