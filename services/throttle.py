@@ -312,6 +312,10 @@ def release(session: Session, action: str, scope: str, key: str, policy: Policy)
     if row is None:
         return
     row.failures = max(row.failures - 1, 0)
+    if row.failures == 0 and not row.frozen:
+        session.delete(row)  # nothing left to remember (as if there had been no attempt)
+        session.flush()
+        return
     if row.failures < policy.max_failures:
         row.blocked_until = None
     if policy.freeze_after is not None and row.failures < policy.freeze_after:
