@@ -353,19 +353,6 @@ def record_limits(action: str, record: str, actor: str, terminal: str,
     ]
 
 
-def record_blocked(session: Session, action: str, record: str, actor: str,
-                   policy: Policy, now: dt.datetime) -> bool:
-    """Whether this actor is frozen for the record (the tight per-record limit)."""
-    return check(session, action, "record_actor", record_key(record, actor), policy,
-                 now).frozen
-
-
-def alarm_reached(session: Session, action: str, record: str, policy: Policy,
-                  now: dt.datetime) -> bool:
-    """Whether the record-wide alarm level is reached within its window."""
-    return not check(session, action, "record", record[:64], policy, now).allowed(now)
-
-
 def refusal(reservation: Reservation, now: dt.datetime) -> tuple[str, str, dict[str, int]]:
     """Why a reservation with per-record limits was refused, as (kind, msgid, params): kind
     "frozen" (this account on this record: the flow words it), "alarm", "record" (this
@@ -466,7 +453,7 @@ def purge_stale(session: Session, now: dt.datetime, older_than: dt.timedelta = S
 
 
 __all__ = ["LOGIN_ACCOUNT", "LOGIN_TERMINAL", "MSG_TERMINAL_WAIT", "MSG_WAIT", "STALE_AFTER",
-           "KIND_ALARM", "MSG_ALARM", "MSG_RECORD_WAIT", "Limit", "Policy", "RecordPolicies", "Reservation", "Status", "alarm_reached",
-           "check", "check_many", "fail", "purge_stale", "raise_alarm", "record_blocked", "record_locked", "refusal", "record_key",
+           "KIND_ALARM", "MSG_ALARM", "MSG_RECORD_WAIT", "Limit", "Policy", "RecordPolicies", "Reservation", "Status",
+           "check", "check_many", "fail", "purge_stale", "raise_alarm", "record_locked", "refusal", "record_key",
            "record_limits", "release", "reserve", "reset", "succeeded", "unfreeze",
            "unfreeze_record"]
