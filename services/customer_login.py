@@ -130,20 +130,20 @@ def reauthenticate(backend: Backend, token: str | None, password: str
     with backend.transaction() as db:
         row, customer = sessions.live_customer(db, backend, token)
         now = backend.now()
-        key = f"c{customer.number}"
-        state = throttle.check(db, "login", "customer", key, throttle.LOGIN_ACCOUNT, now)
+        limits = [throttle.Limit("login", "customer", f"c{customer.number}",
+                                 throttle.LOGIN_ACCOUNT, on_success="reset")]
+        reservation = throttle.reserve(db, limits, now)  # before the check (throttle doc)
+        if not reservation.granted:
+            raise Throttled(throttle.MSG_WAIT, fields={"password": throttle.MSG_WAIT},
+                            params={"seconds": reservation.wait_seconds(now)})
         ok = backend.hasher.verify(customer.password_hash,
                                    accounts.prepare_password(password or ""))
-        if not state.allowed(now):
-            raise Throttled(throttle.MSG_WAIT, fields={"password": throttle.MSG_WAIT},
-                            params={"seconds": max(state.wait_seconds(now), 1)})
         if not ok:
-            throttle.fail(db, "login", "customer", key, throttle.LOGIN_ACCOUNT, now)
             audit.record(db, "reauth", outcome="failed", customer_id=customer.id,
                          terminal_id=row.terminal_id, now=now)
             _raise_after_commit(db, AuthFailed(sessions.MSG_WRONG_PASSWORD,
                                                fields={"password": sessions.MSG_WRONG_PASSWORD}))
-        throttle.reset(db, "login", "customer", key)
+        throttle.succeeded(db, limits, now)
         row.reauth_at = now
         audit.record(db, "reauth", customer_id=customer.id, terminal_id=row.terminal_id,
                      now=now)
