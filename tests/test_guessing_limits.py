@@ -189,3 +189,31 @@ def test_registrations_are_limited_per_terminal(backend, clock) -> None:
     with backend.transaction() as db:
         assert sorted(db.scalars(select(Account.email))) == [
             "c@example.org", "d@example.org", "neu@example.org"]
+
+
+# --------------------------------------------------------------------------- migration 0010
+
+
+def test_migration_0010_keeps_the_counters_in_force(tmp_path) -> None:
+    """Counters written before the upgrade under the old scopes keep working: a number that
+    was frozen stays closed (record-wide) until the desk lifts it."""
+    from sqlalchemy import text
+
+    from db.engine import make_engine
+    from db.migrate import upgrade
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    upgrade(engine, "0009")
+    with engine.begin() as conn:
+        for action, scope in (("link_code", "number"), ("contract_link", "contract"),
+                              ("merge_proof", "number"), ("link_code", "account"),
+                              ("login", "account")):
+            conn.execute(text("INSERT INTO throttle (action, scope, key, failures, "
+                              "window_start, frozen) VALUES (:a, :s, 'k', 5, "
+                              "'2026-11-21 09:00:00', 1)"), {"a": action, "s": scope})
+    upgrade(engine)
+    with engine.connect() as conn:
+        scopes = sorted(conn.execute(text("SELECT action, scope FROM throttle")).all())
+    engine.dispose()
+    assert scopes == [("contract_link", "record"), ("link_code", "actor"),
+                      ("link_code", "record"), ("login", "account"), ("merge_proof", "record")]
