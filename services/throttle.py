@@ -63,8 +63,12 @@ own account at another terminal, still links with the right secret. Total guesse
 record stay bounded by the alarm level per window, however many accounts and terminals an
 attacker uses.
 
-``check``/``fail`` (without a reservation) remain for counters that are not about a secret
-(mail resend intervals, the per-terminal registration limit, organisation checks).
+Also reserved: the password re-entry of a live session (``sessions.check_password_throttled``,
+``customer_login.reauthenticate``) — in the caller's transaction, as it belongs to one
+session — and the per-terminal registration limit (``accounts.REGISTER_TERMINAL``; never
+given back, it counts registrations). ``check``/``fail`` remain for the mail resend interval
+and for flows not covered by issue 20 items 1 and 5 (licence keys, the organisation check,
+objection codes), which still check before they count.
 """
 
 from __future__ import annotations
