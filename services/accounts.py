@@ -8,9 +8,15 @@ new_password). Messages are English msgids, translated where they are shown.
 
 Security properties (issue 3):
 * registration stores nothing until the whole form is valid; an e-mail that already has an
-  account gets the same answer and the same hasher work, and its owner a mail instead;
-* login does exactly one argon2 verification for an unknown user, a wrong password and a
-  locked account, and answers with one message; per-account waits and lockout
+  account gets the same answer and the same hasher work, and its owner a mail instead; at most
+  ``REGISTER_TERMINAL`` registrations per terminal and hour (the counter is reserved before the
+  form is acted on, so it also limits asking whether a username is taken); usernames of the
+  customer-number form are refused (the login goes by the identifier's form);
+* requests whose answer must not tell whether an account exists (registration, password
+  reset, resend) take at least ``response_floor_ms`` (``services.timing``);
+* login reserves the attempt before the password is checked (``throttle.reserve``), does
+  exactly one argon2 verification for an unknown user, a wrong password and a locked
+  account, and answers with one message; per-account waits and lockout
   (``throttle.LOGIN_ACCOUNT``) plus a per-terminal limit; a correct password during a wait is
   refused; parameters are upgraded (rehash) on login;
 * mailed codes come from the CSPRNG (10 characters without look-alikes), are stored as keyed
@@ -49,8 +55,9 @@ from services import audit, mail, sessions, throttle
 from services.crypto import new_code, new_token, normalize_code
 from services.errors import N_, AuthFailed, Conflict, DomainError, Throttled, ValidationFailed
 from services.normalize import customer_number as norm_customer_number
-from services.normalize import email_key, fold_name, nfkc, username_key
+from services.normalize import email_key, fold_name, looks_like_customer_number, nfkc, username_key
 from services.passwords import MAX_LENGTH, check_password, length
+from services.timing import equal_time
 
 if TYPE_CHECKING:
     from services.backend import Backend, Caller
@@ -72,6 +79,10 @@ PURPOSE_EMAIL_CHANGE = "email_change"
 RESEND_POLICY = throttle.Policy(max_failures=1, window=RESEND_INTERVAL, base_wait=RESEND_INTERVAL,
                                 max_wait=RESEND_INTERVAL)
 
+# Registrations per terminal: 20 within an hour, then the terminal waits for the hour's rest.
+REGISTER_TERMINAL = throttle.Policy(max_failures=20, window=dt.timedelta(hours=1),
+                                    base_wait=dt.timedelta(hours=1), max_wait=dt.timedelta(hours=1))
+
 # --------------------------------------------------------------------------- messages
 
 MSG_FORM = N_("Please correct the marked fields.")
@@ -81,6 +92,10 @@ MSG_TOO_LONG = N_("This entry is too long.")
 MSG_CONTROL = N_("This entry contains characters that are not allowed.")
 MSG_TYPE = N_("Please choose a customer type.")
 MSG_USERNAME = N_("The username may contain letters, digits, dots, hyphens and underscores (3 to 64 characters).")
+MSG_USERNAME_NUMBER = N_("A username must not look like a customer number. Please use at least "
+                         "one letter.")
+MSG_REGISTER_WAIT = N_("Too many registrations were made at this terminal. Please try again in "
+                       "{minutes} minutes.")
 MSG_USERNAME_TAKEN = N_("This username is already taken. Please choose another one.")
 MSG_EMAIL = N_("Please enter a valid e-mail address.")
 MSG_CONFIRM = N_("The passwords do not match.")
@@ -268,6 +283,8 @@ class RegistrationInput(AddressChecks):
         text = clean_text(value, required=False, max_len=64)
         if text is not None and not _USERNAME.fullmatch(text):
             raise field_problem(MSG_USERNAME)
+        if text is not None and looks_like_customer_number(text):
+            raise field_problem(MSG_USERNAME_NUMBER)  # the login goes by the form (issue 20)
         return text
 
     @field_validator("email", mode="before")
@@ -546,10 +563,12 @@ def public_url(backend: Backend, path: str, token: str) -> str:
 # --------------------------------------------------------------------------- registration
 
 
+@equal_time
 def register(backend: Backend, data: Mapping[str, Any] | RegistrationInput, caller: Caller
              ) -> RegistrationResult:
     """Create an unconfirmed account and mail a confirmation code (see module docstring)."""
     form = validate_registration(data, backend.settings.customer_types)
+    _reserve_registration(backend, caller)
     # The one hash of every registration: also done when the address is taken.
     password_hash = backend.hasher.hash(prepare_password(form.password))
     ekey = email_key(form.email)
@@ -563,6 +582,21 @@ def register(backend: Backend, data: Mapping[str, Any] | RegistrationInput, call
         except IntegrityError:
             continue  # a simultaneous registration won; the next round sees its row
     raise Conflict(MSG_EMAIL_UNUSABLE, fields={"email": MSG_EMAIL_UNUSABLE})
+
+
+def _reserve_registration(backend: Backend, caller: Caller) -> None:
+    """Count this registration on the terminal's counter (successes too: the limit is on
+    registrations, and with them on asking whether a username is taken); refused above it."""
+    now = backend.now()
+    terminal = (caller.terminal_id or "unknown")[:128]
+    with backend.transaction() as db:
+        reservation = throttle.reserve(db, [throttle.Limit(
+            "register", "terminal", terminal, REGISTER_TERMINAL)], now)
+        if not reservation.granted:
+            audit.record(db, "registration", outcome="throttled", terminal_id=caller.terminal_id,
+                         now=now)
+            minutes = max(1, -(-reservation.wait_seconds(now) // 60))
+            raise_after_commit(db, Throttled(MSG_REGISTER_WAIT, params={"minutes": minutes}))
 
 
 def _register_once(backend: Backend, form: RegistrationInput, caller: Caller,
@@ -740,6 +774,7 @@ def request_allowed(db: DbSession, backend: Backend, action: str, identifier: st
     return 0
 
 
+@equal_time
 def resend_verification(backend: Backend, identifier: str, caller: Caller) -> RequestResult:
     """A new confirmation code, at most once a minute; the count of wrong tries is kept."""
     if not nfkc(identifier or ""):
@@ -794,48 +829,50 @@ def _login(backend: Backend, identifier: str, password: str, caller: Caller,
     now = backend.now()
     terminal = (caller.terminal_id or "unknown")[:128]
     failed = AuthFailed(MSG_LOGIN_FAILED, fields={"password": MSG_LOGIN_FAILED})
-    # One short transaction: two reads, the argon2 run (no locks held), then the outcome.
-    with backend.transaction() as db:
+    with backend.transaction() as db:  # 1. who it is (reads only)
         account = _find_account(db, identifier, kinds)
         key = f"a{account.id}" if account is not None else _identifier_key(backend, identifier)
-        term_state, state = throttle.check_many(db, [
-            ("login", "terminal", terminal, throttle.LOGIN_TERMINAL),
-            ("login", "account", key, throttle.LOGIN_ACCOUNT),
-        ], now)
-        if not term_state.allowed(now):
-            raise Throttled(throttle.MSG_TERMINAL_WAIT, fields={"identifier": throttle.MSG_TERMINAL_WAIT},
-                            params={"seconds": max(term_state.wait_seconds(now), 1)})
+        account_id = account.id if account is not None else None
         usable = (account is not None and account.status in ("active", "unverified")
                   and account.password_hash is not None)
         stored = account.password_hash if usable and account is not None else None
-        # Exactly one argon2 verification on every path (a dummy hash without an account).
-        ok = backend.hasher.verify(stored, prepare_password(password))
-        account_id = account.id if account is not None else None
-        if state.frozen:
-            audit.record(db, "login", outcome="locked", actor_id=account_id,
-                         terminal_id=caller.terminal_id, now=now)
-            throttle.fail(db, "login", "terminal", terminal, throttle.LOGIN_TERMINAL, now)
-            raise_after_commit(db, failed)
-        if not state.allowed(now):
-            audit.record(db, "login", outcome="throttled", actor_id=account_id,
-                         terminal_id=caller.terminal_id, now=now)
+    limits = login_limits(terminal, key)
+    with backend.transaction() as db:  # 2. the attempt reserved and committed (throttle doc)
+        reservation = throttle.reserve(db, limits, now)
+        if reservation.refused_by("terminal"):
             raise_after_commit(db, Throttled(
-                throttle.MSG_WAIT, fields={"identifier": throttle.MSG_WAIT},
-                params={"seconds": state.wait_seconds(now)}))
-        if not ok or account is None:
-            status = throttle.fail(db, "login", "account", key, throttle.LOGIN_ACCOUNT, now)
+                throttle.MSG_TERMINAL_WAIT, fields={"identifier": throttle.MSG_TERMINAL_WAIT},
+                params={"seconds": reservation.wait_seconds(now)}))
+        if not reservation.granted:
+            frozen = reservation.status("account").frozen
+            audit.record(db, "login", outcome="locked" if frozen else "throttled",
+                         actor_id=account_id, terminal_id=caller.terminal_id, now=now)
+            if not frozen:
+                raise_after_commit(db, Throttled(
+                    throttle.MSG_WAIT, fields={"identifier": throttle.MSG_WAIT},
+                    params={"seconds": reservation.wait_seconds(now)}))
             throttle.fail(db, "login", "terminal", terminal, throttle.LOGIN_TERMINAL, now)
+    if not reservation.granted:  # frozen: the same argon2 work and answer as a wrong password
+        backend.hasher.verify(None, prepare_password(password))
+        raise failed
+    # 3. exactly one argon2 verification on every path (a dummy hash without an account)
+    ok = backend.hasher.verify(stored, prepare_password(password))
+    with backend.transaction() as db:  # 4. the outcome
+        account = db.get(Account, account_id) if ok and account_id is not None else None
+        if account is None or account.status not in ("active", "unverified"):
+            status = reservation.status("account")
             audit.record(db, "login", outcome="failed", actor_id=account_id,
                          terminal_id=caller.terminal_id, failures=status.failures, now=now)
-            if status.frozen and account is not None and account.status != "locked":
-                account.status = "locked"
-                account.locked_until = None
+            locked = db.get(Account, account_id) if account_id is not None else None
+            if status.frozen and locked is not None and locked.status != "locked":
+                locked.status = "locked"
+                locked.locked_until = None
                 audit.record(db, "account_locked", actor_id=account_id,
                              terminal_id=caller.terminal_id, failures=status.failures, now=now)
-                sessions.end_all(db, account.id, "locked", now)
+                sessions.end_all(db, locked.id, "locked", now)
             raise_after_commit(db, failed)
-        if state.failures:
-            throttle.reset(db, "login", "account", key)
+        assert account is not None
+        throttle.succeeded(db, limits, now)
         if backend.hasher.needs_rehash(account.password_hash or ""):
             account.password_hash = backend.hasher.hash(prepare_password(password))
             audit.record(db, "password_upgraded", actor_id=account.id, now=now)
@@ -853,6 +890,13 @@ def _login(backend: Backend, identifier: str, password: str, caller: Caller,
                            kind=account.kind, language=account.language)
 
 
+def login_limits(terminal: str, key: str, scope: str = "account") -> list[throttle.Limit]:
+    """The two counters of a login: the terminal's failures and the account's (reset on
+    success). ``scope`` "customer" for the customer-number login."""
+    return [throttle.Limit("login", "terminal", terminal, throttle.LOGIN_TERMINAL),
+            throttle.Limit("login", scope, key, throttle.LOGIN_ACCOUNT, on_success="reset")]
+
+
 def logout(backend: Backend, token: str | None) -> None:
     sessions.end(backend, token, "logout")
 
@@ -860,6 +904,7 @@ def logout(backend: Backend, token: str | None) -> None:
 # --------------------------------------------------------------------------- password reset
 
 
+@equal_time
 def request_password_reset(backend: Backend, identifier: str, caller: Caller) -> RequestResult:
     """Mail a reset code; the same answer whether an account exists or not."""
     if not nfkc(identifier or ""):

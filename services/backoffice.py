@@ -35,7 +35,7 @@ from db.models import (
     SupportRequest,
     Throttle,
 )
-from services import audit, mail, sessions
+from services import audit, mail, sessions, throttle
 from services.errors import N_, Conflict, NotAllowed, NotFound, ValidationFailed
 from services.merge import REVERSE_DAYS
 from services.normalize import customer_number, email_key, fold_name, nfkc, username_key
@@ -54,7 +54,7 @@ MSG_NOTE_TOO_LONG = N_("The text is too long (at most {max} characters).")
 
 #: SupportRequest.kind values the desk works on (shared names, see DESIGN notes of #9).
 REQUEST_KINDS = ("link_conflict_taken", "link_conflict_type", "address_review",
-                 "contract_link_blocked", "merge_blocked")
+                 "contract_link_blocked", "merge_blocked", throttle.KIND_ALARM)
 #: Not a row: pending memberships older than ``STALE_AFTER`` (read from the membership table).
 STALE_ORG = "org_request_stale"
 QUEUES = (*REQUEST_KINDS, STALE_ORG)
@@ -389,7 +389,7 @@ def customer_view(backend: Backend, token: str | None, customer_id: int) -> Cust
             name=customer_name(customer),
             record=[(label, _text(getattr(customer, field))) for field, label in RECORD_FIELDS],
             merged_into=customer.merged_into.number if customer.merged_into else None,
-            code_frozen=_frozen(db, "link_code", "number", customer.number),
+            code_frozen=throttle.record_locked(db, "link_code", customer.number, now),
             accounts=_accounts(db, customer), contracts=_contracts(db, customer, names),
             licences=_licences(db, customer, names), memberships=_memberships(db, customer),
             merges=_merges(db, customer, now), requests=_requests(db, customer),

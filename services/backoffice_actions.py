@@ -153,11 +153,12 @@ def _safe(number: str) -> str:
 
 
 def unfreeze_code(backend: Backend, token: str | None, customer_id: int) -> ActionResult:
-    """Lift the freeze of a customer number after too many wrong activation codes."""
+    """Lift the freeze of a customer number after too many wrong activation codes: every
+    counter of the number (record-wide alarm, per account, per terminal)."""
     with backend.transaction() as db:
         agent = agent_session(db, backend, token)
         customer = get_customer(db, customer_id)
-        throttle.unfreeze(db, "link_code", "number", customer.number)
+        throttle.unfreeze_record(db, "link_code", customer.number)
         audit.record(db, "desk_code_unfrozen", actor_id=agent.id, customer_id=customer.id,
                      now=backend.now())
         return ActionResult(message=N_("The customer number {number} can be linked again."),

@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     serve_frame_ancestors: str = "'none'"  # CSP frame-ancestors of every page
     # Reverse proxies whose X-Forwarded-For names the client (else the peer is the client).
     serve_trusted_proxies: list[str] = []
+    # The least time of a request whose answer must not tell whether an account exists
+    # (services/timing.py); 0 turns the floor off.
+    response_floor_ms: int = 250
 
     @property
     def resolved_database_url(self) -> str:

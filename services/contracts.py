@@ -11,10 +11,15 @@ record. Such a knowledge-based check must not be the only proof of identity (NIS
 so it is hardened:
 
 1. one neutral message whatever did not match (never which field);
-2. at most 3 failed attempts per contract number within 24 hours, then the number is frozen and
-   the contract can only be linked through the service desk (``request_contract_support``
-   queues a ``SupportRequest`` of kind ``contract_link_blocked``); limits per account and per
-   terminal too (``services.throttle``);
+2. every attempt is reserved before the data are compared (``throttle.reserve``); at most 3
+   failed attempts per contract number and account within 24 hours, then the contract is
+   frozen for that account and can only be linked for it through the service desk
+   (``request_contract_support`` queues a ``SupportRequest`` of kind
+   ``contract_link_blocked``); 3 per contract and terminal (then that terminal waits out the
+   24 hours); 20 per contract from anyone is the alarm level (closed for the rest of the 24
+   hours, a desk request of kind ``guessing_alarm``); limits per account and per terminal
+   across contracts too. The owner's own account at another terminal is never frozen out by
+   someone else's guesses (``services.throttle``, "Per-record limits");
 3. the customer on record gets a mail (when the record has an address) that the contract was
    linked to a portal account, with an objection code (``object_to_link``);
 4. a contract belongs to at most one account: the contract row is locked (``FOR UPDATE`` on
@@ -65,9 +70,18 @@ if TYPE_CHECKING:
     from services.backend import Backend
 
 ACTION = "contract_link"
-# 3 failed attempts per contract number within 24 h: only the service desk can link it then.
+# Per contract and account: 3 failed attempts within 24 h freeze the contract for that account
+# (only the service desk can link it for them then).
 NUMBER_POLICY = throttle.Policy(max_failures=3, window=dt.timedelta(hours=24),
                                 base_wait=dt.timedelta(0), freeze_after=3)
+# Per contract and terminal: 3 failed attempts -> that terminal waits out the 24 h.
+NUMBER_TERMINAL_POLICY = throttle.Policy(max_failures=3, window=dt.timedelta(hours=24),
+                                         base_wait=dt.timedelta(hours=24),
+                                         max_wait=dt.timedelta(hours=24))
+# Per contract for everyone: the alarm level, 20 failed attempts within 24 h -> closed for the
+# rest of the 24 h and a desk request (``throttle.raise_alarm``).
+ALARM_POLICY = throttle.Policy(max_failures=20, window=dt.timedelta(hours=24),
+                               base_wait=dt.timedelta(hours=24), max_wait=dt.timedelta(hours=24))
 # Per account: 10 failures within 24 h -> a wait of 15 min, doubling up to 24 h.
 ACCOUNT_POLICY = throttle.Policy(max_failures=10, window=dt.timedelta(hours=24),
                                  base_wait=dt.timedelta(minutes=15),
@@ -76,6 +90,9 @@ ACCOUNT_POLICY = throttle.Policy(max_failures=10, window=dt.timedelta(hours=24),
 TERMINAL_POLICY = throttle.Policy(max_failures=30, window=dt.timedelta(hours=1),
                                   base_wait=dt.timedelta(minutes=5),
                                   max_wait=dt.timedelta(hours=1))
+POLICIES = throttle.RecordPolicies(NUMBER_POLICY, NUMBER_TERMINAL_POLICY, ALARM_POLICY,
+                                   ACCOUNT_POLICY, TERMINAL_POLICY)
+SUBJECT_ALARM = N_("Many failed attempts to link one contract")
 
 KIND_BLOCKED = "contract_link_blocked"
 CONSENT_KIND = "advertising"
@@ -311,31 +328,48 @@ def _item(contract: Contract, customer_number: str, link: ContractLink,
                         linked_at=link.linked_at)
 
 
-def _keys(account_id: int, caller: Caller, number: str) -> list[tuple[str, str]]:
-    return [("contract", number[:64]), ("account", f"a{account_id}"),
-            ("terminal", caller.terminal_id or "local")]
+def _record(db: DbSession, number: str) -> str:
+    """The contract number the counters are kept under (also when its abo number is typed)."""
+    found = db.scalar(select(Contract.number).where(
+        or_(Contract.number == number, Contract.abo_number == number))
+        .order_by(Contract.number != number, Contract.id).limit(1))
+    return found or number
 
 
-_POLICIES = (NUMBER_POLICY, ACCOUNT_POLICY, TERMINAL_POLICY)
+def _limits(db: DbSession, account_id: int, caller: Caller, number: str
+            ) -> list[throttle.Limit]:
+    return throttle.record_limits(ACTION, _record(db, number), f"a{account_id}",
+                                  caller.terminal_id or "local", POLICIES)
 
 
-def _states(db: DbSession, account_id: int, caller: Caller, number: str,
-            now: dt.datetime) -> list[throttle.Status]:
-    return throttle.check_many(db, [(ACTION, scope, key, policy) for (scope, key), policy
-                                    in zip(_keys(account_id, caller, number), _POLICIES,
-                                           strict=True)], now)
+def _reserve(backend: Backend, token: str | None, caller: Caller, number: str
+             ) -> throttle.Reservation:
+    """The attempt reserved on the contract's counters and committed before the data are
+    compared (``throttle`` doc); a refusal raises ``ContractBlocked`` or ``Throttled``."""
+    now = backend.now()
+    with backend.transaction() as db:
+        info = sessions.info(*sessions.live_recent(db, backend, token))
+        reservation = throttle.reserve(db, _limits(db, info.account_id, caller, number), now)
+        if not reservation.granted:
+            kind, message, params = throttle.refusal(reservation, now)
+            audit.record(db, "contract_link", outcome="throttled", actor_id=info.account_id,
+                         terminal_id=caller.terminal_id, reason=kind, number=number[:40],
+                         now=now)
+            db.commit()
+            if kind == "frozen":
+                raise ContractBlocked(MSG_BLOCKED)
+            raise (ContractBlocked if kind in ("alarm", "record") else Throttled)(
+                message, params=params)
+    return reservation
 
 
-def _check_limits(db: DbSession, account_id: int, caller: Caller, number: str,
-                  now: dt.datetime) -> list[throttle.Status]:
-    states = _states(db, account_id, caller, number, now)
-    if states[0].frozen:
-        raise ContractBlocked(MSG_BLOCKED)
-    others = states[1:]
-    wait = max((s.wait_seconds(now) for s in others if not s.allowed(now)), default=0)
-    if any(s.frozen for s in others) or wait:
-        raise Throttled(throttle.MSG_WAIT, params={"seconds": max(wait, 1)})
-    return states
+def _blocked_here(db: DbSession, account_id: int, caller: Caller, number: str,
+                  now: dt.datetime) -> bool:
+    """Whether this account or terminal may no longer try this contract (or nobody may)."""
+    limits = _limits(db, account_id, caller, number)[:3]
+    states = throttle.check_many(db, [(lim.action, lim.scope, lim.key, lim.policy)
+                                      for lim in limits], now)
+    return any(not state.allowed(now) for state in states)
 
 
 def _lock_contract(db: DbSession, backend: Backend, number: str) -> Contract | None:
@@ -365,21 +399,24 @@ def _mismatch(contract: Contract | None, customer: Customer | None, form: LinkFo
 
 
 def _verify(db: DbSession, backend: Backend, account_id: int, caller: Caller,
-            form: LinkForm) -> tuple[Contract, Customer]:
-    """Lock the contract and compare the data; count, commit and raise on a failure."""
+            form: LinkForm, reservation: throttle.Reservation) -> tuple[Contract, Customer]:
+    """Lock the contract and compare the data. A match gives the reservation back; a
+    mismatch stays counted: audited (the alarm level opens a desk request), committed,
+    raised."""
     now = backend.now()
     contract = _lock_contract(db, backend, form.number)
     customer = db.get(Customer, contract.customer_id) if contract is not None else None
     reason = _mismatch(contract, customer, form)
     if not reason and contract is not None and customer is not None:
+        throttle.succeeded(db, reservation.limits, now)
         return contract, customer
-    statuses = [throttle.fail(db, ACTION, scope, key, policy, now) for (scope, key), policy
-                in zip(_keys(account_id, caller, form.number), _POLICIES, strict=True)]
     cid = customer.id if customer is not None else None
     audit.record(db, "contract_link", outcome="failed", actor_id=account_id, customer_id=cid,
                  terminal_id=caller.terminal_id, reason=reason, number=form.number[:40],
                  now=now)
-    if statuses[0].frozen:
+    throttle.raise_alarm(db, reservation, subject=SUBJECT_ALARM, customer_id=cid,
+                         account_id=account_id, terminal=caller.terminal_id, now=now)
+    if reservation.status("record_actor").frozen:
         audit.record(db, "contract_link_blocked", actor_id=account_id, customer_id=cid,
                      terminal_id=caller.terminal_id, number=form.number[:40], now=now)
         db.commit()
@@ -435,9 +472,10 @@ def link_contract(backend: Backend, token: str | None, data: dict[str, Any],
                   caller: Caller) -> ContractItem:
     """Link a contract after the knowledge check (see the module doc)."""
     form = validate_link(data)
+    reservation = _reserve(backend, token, caller, form.number)
     for attempt in range(3):
         try:
-            return _link_once(backend, token, caller, form)
+            return _link_once(backend, token, caller, form, reservation)
         except IntegrityError:  # another account won the race a moment ago
             if attempt == 2:
                 raise
@@ -445,14 +483,14 @@ def link_contract(backend: Backend, token: str | None, data: dict[str, Any],
 
 
 def _link_once(backend: Backend, token: str | None, caller: Caller,
-               form: LinkForm) -> ContractItem:
+               form: LinkForm, reservation: throttle.Reservation) -> ContractItem:
     now = backend.now()
     with backend.transaction() as db:
         info = sessions.info(*sessions.live_recent(db, backend, token))
-        states = _check_limits(db, info.account_id, caller, form.number, now)
-        contract, customer = _verify(db, backend, info.account_id, caller, form)
+        contract, customer = _verify(db, backend, info.account_id, caller, form, reservation)
         owner = _owner(db, contract)
         if owner == info.account_id:
+            db.commit()  # the right data: the reservation stays given back
             raise Conflict(MSG_ALREADY_YOURS, code="already_linked",
                            params={"number": contract.number})
         if owner is not None:
@@ -467,10 +505,6 @@ def _link_once(backend: Backend, token: str | None, caller: Caller,
                                 "contract_objection", normalize_code(objection)))
         db.add(link)
         db.flush()
-        for (scope, key), state in zip(_keys(info.account_id, caller, form.number)[:2],
-                                       states, strict=False):
-            if state.failures:
-                throttle.reset(db, ACTION, scope, key)
         audit.record(db, "contract_linked", actor_id=info.account_id, customer_id=customer.id,
                      terminal_id=caller.terminal_id, number=contract.number,
                      informed=bool(customer.email), now=now)
@@ -482,9 +516,10 @@ def request_contract_support(backend: Backend, token: str | None, data: dict[str
                              caller: Caller) -> SupportResult:
     """Ask the service desk to link a contract (kind ``contract_link_blocked``).
 
-    Allowed when the typed number is blocked after too many failed attempts, or when the data
-    match but the contract belongs to another account. An open request of the same account for
-    the same number is not duplicated.
+    Allowed when the typed number is blocked for this account or terminal after too many
+    failed attempts (or for everyone at the alarm level), or when the data match but the
+    contract belongs to another account. An open request of the same account for the same
+    number is not duplicated.
     """
     number = norm_number(str(data.get("number") or ""))
     if not number:
@@ -492,21 +527,23 @@ def request_contract_support(backend: Backend, token: str | None, data: dict[str
     now = backend.now()
     with backend.transaction() as db:
         info = sessions.info(*sessions.live_recent(db, backend, token))
-        states = _states(db, info.account_id, caller, number, now)
-        contract: Contract | None
-        if states[0].frozen:
-            reason = "attempt_limit"
+        blocked = _blocked_here(db, info.account_id, caller, number, now)
+    if blocked:
+        with backend.transaction() as db:
+            info = sessions.info(*sessions.live_recent(db, backend, token))
             contract = db.scalars(select(Contract).where(or_(
                 Contract.number == number, Contract.abo_number == number))).first()
-        else:
-            form = validate_link(data)
-            _check_limits(db, info.account_id, caller, form.number, now)
-            contract, _customer = _verify(db, backend, info.account_id, caller, form)
-            owner = _owner(db, contract)
-            if owner is None or owner == info.account_id:
-                raise NotFound(MSG_NO_REQUEST)
-            reason = "taken"
-        return _support_request(db, info, caller, number, contract, reason, now)
+            return _support_request(db, info, caller, number, contract, "attempt_limit", now)
+    form = validate_link(data)
+    reservation = _reserve(backend, token, caller, form.number)
+    with backend.transaction() as db:
+        info = sessions.info(*sessions.live_recent(db, backend, token))
+        contract, _customer = _verify(db, backend, info.account_id, caller, form, reservation)
+        owner = _owner(db, contract)
+        if owner is None or owner == info.account_id:
+            db.commit()  # the right data: the reservation stays given back
+            raise NotFound(MSG_NO_REQUEST)
+        return _support_request(db, info, caller, number, contract, "taken", now)
 
 
 def _support_request(db: DbSession, info: sessions.SessionInfo, caller: Caller, number: str,

@@ -11,25 +11,28 @@ with ``throttle.LOGIN_ACCOUNT`` and ``("login", "terminal", …)`` with
 ``throttle.LOGIN_TERMINAL``; exactly one argon2 verification on every path (a dummy hash for
 an unknown number) and one neutral message for every failure.
 
-``login_any`` routes an identifier: a customer number (digits, no account of that username)
-goes here, everything else to ``accounts.login``.
+``login_any`` routes an identifier by its form alone: a customer number (a digit first, then
+digits, ``-``, ``/`` or ``.``) goes here, everything else to ``accounts.login``. Usernames of
+that form are refused at registration (``accounts.MSG_USERNAME_NUMBER``), so no account can
+take a customer's login away, and no lookup tells which usernames exist.
+
+The attempt is reserved before the password is checked (``throttle.reserve``, see there).
 """
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
 
-from db.models import Account, Customer
+from db.models import Customer
 from services import accounts, audit, sessions, throttle
 from services.caller import Caller
 from services.errors import N_, AuthFailed, DomainError, Throttled, ValidationFailed
 from services.normalize import customer_number as norm_number
-from services.normalize import username_key
+from services.normalize import looks_like_customer_number
 from services.passwords import MAX_LENGTH, length
 
 if TYPE_CHECKING:
@@ -38,7 +41,6 @@ if TYPE_CHECKING:
 MSG_REQUIRED = N_("This field must not be empty.")
 MSG_FAILED = N_("The customer number or the customer password is not correct, or the "
                 "customer number cannot be used to log in.")
-_NUMBER = re.compile(r"^[0-9][0-9\-/.]{2,31}$")
 
 
 class CustomerLoginResult(BaseModel):
@@ -46,11 +48,6 @@ class CustomerLoginResult(BaseModel):
     customer_id: int
     number: str
     display_name: str
-
-
-def looks_like_customer_number(identifier: str) -> bool:
-    """Customer numbers are digits (with ``-``, ``/`` or ``.``); usernames and e-mails are not."""
-    return bool(_NUMBER.match(norm_number(identifier or "")))
 
 
 def _raise_after_commit(db: DbSession, error: DomainError) -> None:
@@ -75,35 +72,38 @@ def login(backend: Backend, number: str, password: str, caller: Caller
     now = backend.now()
     terminal = (caller.terminal_id or "unknown")[:128]
     key = f"c{num}"
-    with backend.transaction() as db:
-        term_state, state = throttle.check_many(db, [
-            ("login", "terminal", terminal, throttle.LOGIN_TERMINAL),
-            ("login", "customer", key, throttle.LOGIN_ACCOUNT),
-        ], now)
-        if not term_state.allowed(now):
-            raise Throttled(throttle.MSG_TERMINAL_WAIT, fields={"identifier": throttle.MSG_TERMINAL_WAIT},
-                            params={"seconds": max(term_state.wait_seconds(now), 1)})
+    with backend.transaction() as db:  # 1. the record (reads only)
         customer = db.scalars(select(Customer).where(Customer.number == num)).first()
+        cid = customer.id if customer is not None else None
         usable = customer is not None and customer.merged_into_id is None
         stored = customer.password_hash if usable and customer is not None else None
-        ok = backend.hasher.verify(stored, accounts.prepare_password(password))
-        cid = customer.id if customer is not None else None
-        if state.frozen or not state.allowed(now):
+    limits = accounts.login_limits(terminal, key, scope="customer")
+    with backend.transaction() as db:  # 2. the attempt reserved and committed (throttle doc)
+        reservation = throttle.reserve(db, limits, now)
+        if reservation.refused_by("terminal"):
+            _raise_after_commit(db, Throttled(
+                throttle.MSG_TERMINAL_WAIT, fields={"identifier": throttle.MSG_TERMINAL_WAIT},
+                params={"seconds": reservation.wait_seconds(now)}))
+        if not reservation.granted:
             audit.record(db, "customer_login", outcome="throttled", customer_id=cid,
                          terminal_id=caller.terminal_id, now=now)
-            if state.frozen:
-                _raise_after_commit(db, failed)
-            _raise_after_commit(db, Throttled(
-                throttle.MSG_WAIT, fields={"identifier": throttle.MSG_WAIT},
-                params={"seconds": max(state.wait_seconds(now), 1)}))
-        if not ok or customer is None:
-            status = throttle.fail(db, "login", "customer", key, throttle.LOGIN_ACCOUNT, now)
-            throttle.fail(db, "login", "terminal", terminal, throttle.LOGIN_TERMINAL, now)
+            if not reservation.status("customer").frozen:
+                _raise_after_commit(db, Throttled(
+                    throttle.MSG_WAIT, fields={"identifier": throttle.MSG_WAIT},
+                    params={"seconds": reservation.wait_seconds(now)}))
+    if not reservation.granted:  # frozen: the same argon2 work and answer as a wrong password
+        backend.hasher.verify(None, accounts.prepare_password(password))
+        raise failed
+    ok = backend.hasher.verify(stored, accounts.prepare_password(password))  # 3. the check
+    with backend.transaction() as db:  # 4. the outcome
+        customer = db.get(Customer, cid) if ok and cid is not None else None
+        if customer is None or customer.merged_into_id is not None:
             audit.record(db, "customer_login", outcome="failed", customer_id=cid,
-                         terminal_id=caller.terminal_id, failures=status.failures, now=now)
+                         terminal_id=caller.terminal_id,
+                         failures=reservation.status("customer").failures, now=now)
             _raise_after_commit(db, failed)
-        if state.failures:
-            throttle.reset(db, "login", "customer", key)
+        assert customer is not None
+        throttle.succeeded(db, limits, now)
         if backend.hasher.needs_rehash(customer.password_hash or ""):
             customer.password_hash = backend.hasher.hash(accounts.prepare_password(password))
         token = sessions.create_for_customer(db, backend, customer, caller.terminal_id)
@@ -116,16 +116,12 @@ def login(backend: Backend, number: str, password: str, caller: Caller
 
 def login_any(backend: Backend, identifier: str, password: str, caller: Caller
               ) -> accounts.LoginResult | CustomerLoginResult:
-    """The login screen's entry: customer numbers here, usernames and e-mails to accounts."""
-    if looks_like_customer_number(identifier) and not _is_username(backend, identifier):
+    """The login screen's entry, decided by the identifier's form alone (never by a lookup,
+    which would tell which usernames exist): customer numbers here, usernames and e-mails to
+    accounts. Registration refuses usernames of the customer-number form."""
+    if looks_like_customer_number(identifier):
         return login(backend, identifier, password, caller)
     return accounts.login(backend, identifier, password, caller)
-
-
-def _is_username(backend: Backend, identifier: str) -> bool:
-    with backend.transaction() as db:
-        return db.scalar(select(Account.id).where(
-            Account.username_key == username_key(identifier))) is not None
 
 
 def reauthenticate(backend: Backend, token: str | None, password: str
@@ -134,20 +130,20 @@ def reauthenticate(backend: Backend, token: str | None, password: str
     with backend.transaction() as db:
         row, customer = sessions.live_customer(db, backend, token)
         now = backend.now()
-        key = f"c{customer.number}"
-        state = throttle.check(db, "login", "customer", key, throttle.LOGIN_ACCOUNT, now)
+        limits = [throttle.Limit("login", "customer", f"c{customer.number}",
+                                 throttle.LOGIN_ACCOUNT, on_success="reset")]
+        reservation = throttle.reserve(db, limits, now)  # before the check (throttle doc)
+        if not reservation.granted:
+            raise Throttled(throttle.MSG_WAIT, fields={"password": throttle.MSG_WAIT},
+                            params={"seconds": reservation.wait_seconds(now)})
         ok = backend.hasher.verify(customer.password_hash,
                                    accounts.prepare_password(password or ""))
-        if not state.allowed(now):
-            raise Throttled(throttle.MSG_WAIT, fields={"password": throttle.MSG_WAIT},
-                            params={"seconds": max(state.wait_seconds(now), 1)})
         if not ok:
-            throttle.fail(db, "login", "customer", key, throttle.LOGIN_ACCOUNT, now)
             audit.record(db, "reauth", outcome="failed", customer_id=customer.id,
                          terminal_id=row.terminal_id, now=now)
             _raise_after_commit(db, AuthFailed(sessions.MSG_WRONG_PASSWORD,
                                                fields={"password": sessions.MSG_WRONG_PASSWORD}))
-        throttle.reset(db, "login", "customer", key)
+        throttle.succeeded(db, limits, now)
         row.reauth_at = now
         audit.record(db, "reauth", customer_id=customer.id, terminal_id=row.terminal_id,
                      now=now)

@@ -5,8 +5,13 @@
 1. the password must have been entered within ``reauth_valid`` (``ReauthRequired`` otherwise);
 2. number and code are normalised (``normalize.customer_number``, ``crypto.normalize_code``:
    case, spaces, dashes, O/0 and I/L/1);
-3. counters per customer number (5 wrong codes in 24 h freeze the number's code until the
-   service desk issues a new one), per account and per terminal are checked;
+3. the attempt is reserved, and committed, before any code is compared
+   (``throttle.reserve``): per customer number and account (5 wrong codes in 24 h freeze the
+   number for that account until the service desk helps), per number and terminal (5, then
+   that terminal waits out the 24 h), per number for everyone (30 in 24 h: the alarm level,
+   closed for the rest of the 24 h and a desk request of kind ``guessing_alarm``), per account
+   and per terminal across numbers. Someone else's wrong codes never freeze the owner's own
+   account out (``services.throttle``, "Per-record limits");
 4. the customer row is locked (``SELECT … FOR UPDATE`` on PostgreSQL, the write lock on
    SQLite), the code is compared as a keyed digest in constant time, must be within its
    validity date and unused; a wrong, expired or used code gives one neutral message;
@@ -38,9 +43,18 @@ if TYPE_CHECKING:
     from services.backend import Backend
 
 ACTION = "link_code"
-# 5 wrong codes per customer number within 24 h freeze the number's code (service desk).
+# Per customer number and account: 5 wrong codes within 24 h freeze the number for that
+# account only (the service desk lifts it or issues a new code).
 NUMBER_POLICY = throttle.Policy(max_failures=5, window=dt.timedelta(hours=24),
                                 base_wait=dt.timedelta(0), freeze_after=5)
+# Per customer number and terminal: 5 wrong codes -> that terminal waits out the 24 h.
+NUMBER_TERMINAL_POLICY = throttle.Policy(max_failures=5, window=dt.timedelta(hours=24),
+                                         base_wait=dt.timedelta(hours=24),
+                                         max_wait=dt.timedelta(hours=24))
+# Per customer number for everyone: the alarm level, 30 wrong codes within 24 h from any
+# accounts -> closed for the rest of the 24 h and a desk request (``throttle.raise_alarm``).
+ALARM_POLICY = throttle.Policy(max_failures=30, window=dt.timedelta(hours=24),
+                               base_wait=dt.timedelta(hours=24), max_wait=dt.timedelta(hours=24))
 # Per account: 10 wrong codes within 24 h -> a wait of 15 min, doubling up to 24 h.
 ACCOUNT_POLICY = throttle.Policy(max_failures=10, window=dt.timedelta(hours=24),
                                  base_wait=dt.timedelta(minutes=15),
@@ -49,6 +63,10 @@ ACCOUNT_POLICY = throttle.Policy(max_failures=10, window=dt.timedelta(hours=24),
 TERMINAL_POLICY = throttle.Policy(max_failures=30, window=dt.timedelta(hours=1),
                                   base_wait=dt.timedelta(minutes=5),
                                   max_wait=dt.timedelta(hours=1))
+POLICIES = throttle.RecordPolicies(NUMBER_POLICY, NUMBER_TERMINAL_POLICY, ALARM_POLICY,
+                                   ACCOUNT_POLICY, TERMINAL_POLICY)
+#: The desk request's subject at the alarm level (stored in English, shown translated).
+SUBJECT_ALARM = N_("Many wrong Freischaltcodes for one customer number")
 
 MSG_REQUIRED = N_("This field must not be empty.")
 MSG_NEUTRAL = N_("The Freischaltcode and the customer number do not match, or the code is no "
@@ -156,27 +174,9 @@ def _matching_code(backend: Backend, codes: list[ActivationCode], code: str
     return found
 
 
-def _keys(info: sessions.SessionInfo, caller: Caller, number: str) -> list[tuple[str, str]]:
-    return [("number", number[:64]), ("account", f"a{info.account_id}"),
-            ("terminal", caller.terminal_id or "local")]
-
-
-def _policies() -> list[throttle.Policy]:
-    return [NUMBER_POLICY, ACCOUNT_POLICY, TERMINAL_POLICY]
-
-
-def _check_limits(db: DbSession, info: sessions.SessionInfo, caller: Caller, number: str,
-                  now: dt.datetime) -> list[throttle.Status]:
-    checks = [(ACTION, scope, key, policy)
-              for (scope, key), policy in zip(_keys(info, caller, number), _policies(),
-                                              strict=True)]
-    number_state, *others = throttle.check_many(db, checks, now)
-    if number_state.frozen:
-        raise CodeFrozen(MSG_FROZEN, fields={"code": MSG_FROZEN})
-    wait = max((s.wait_seconds(now) for s in others if not s.allowed(now)), default=0)
-    if any(s.frozen for s in others) or wait:
-        raise Throttled(throttle.MSG_WAIT, params={"seconds": max(wait, 1)})
-    return [number_state, *others]
+def _limits(info: sessions.SessionInfo, caller: Caller, number: str) -> list[throttle.Limit]:
+    return throttle.record_limits(ACTION, number, f"a{info.account_id}",
+                                  caller.terminal_id or "local", POLICIES)
 
 
 def _validate(code: str, number: str) -> tuple[str, str]:
@@ -190,19 +190,33 @@ def _validate(code: str, number: str) -> tuple[str, str]:
     return normalize_code(code), norm_number(number)
 
 
-def _locked_and_limited(db: DbSession, backend: Backend, info: sessions.SessionInfo,
-                        caller: Caller, number: str
-                        ) -> tuple[Customer | None, list[ActivationCode], list[throttle.Status]]:
-    """Lock the customer row first, then read the counters: a concurrent failure for the
-    same number (counted under the same lock) is always seen."""
-    customer, codes = _lock_customer(db, backend, number)
-    return customer, codes, _check_limits(db, info, caller, number, backend.now())
+def _reserve(backend: Backend, token: str | None, caller: Caller, number: str
+             ) -> tuple[sessions.SessionInfo, throttle.Reservation]:
+    """The session (password entered recently) and the attempt reserved on the number's
+    counters, committed before any code is compared (``throttle`` doc); refusals raise."""
+    now = backend.now()
+    with backend.transaction() as db:
+        session_row, account = sessions.live_recent(db, backend, token)
+        info = sessions.info(session_row, account)
+        reservation = throttle.reserve(db, _limits(info, caller, number), now)
+        if not reservation.granted:
+            kind, message, params = throttle.refusal(reservation, now)
+            audit.record(db, "customer_link", outcome="throttled", actor_id=info.account_id,
+                         terminal_id=caller.terminal_id, reason=kind, number=number[:32],
+                         now=now)
+            db.commit()
+            if kind == "frozen":
+                raise CodeFrozen(MSG_FROZEN, fields={"code": MSG_FROZEN})
+            error = CodeFrozen if kind in ("alarm", "record") else Throttled
+            raise error(message, fields={"code": message}, params=params)
+    return info, reservation
 
 
 def _verify(db: DbSession, backend: Backend, info: sessions.SessionInfo, caller: Caller,
-            code: str, number: str, customer: Customer | None, codes: list[ActivationCode]
-            ) -> tuple[Customer, ActivationCode]:
-    """Check the code of the locked customer; count and raise on a failure (committed)."""
+            code: str, number: str, customer: Customer | None, codes: list[ActivationCode],
+            reservation: throttle.Reservation) -> tuple[Customer, ActivationCode]:
+    """Check the code of the locked customer. Right: the reservation is given back. Wrong:
+    it stays counted; audited (the alarm level opens a desk request), committed, raised."""
     now = backend.now()
     row = None
     reason = "unknown_number"
@@ -222,15 +236,15 @@ def _verify(db: DbSession, backend: Backend, info: sessions.SessionInfo, caller:
         else:
             reason = ""
     if not reason and customer is not None and row is not None:
+        throttle.succeeded(db, reservation.limits, now)
         return customer, row
-    statuses = [throttle.fail(db, ACTION, scope, key, policy, now)
-                for (scope, key), policy in zip(_keys(info, caller, number), _policies(),
-                                                strict=True)]
     cid = customer.id if customer is not None else None
     audit.record(db, "customer_link", outcome="failed", actor_id=info.account_id,
                  customer_id=cid, terminal_id=caller.terminal_id, reason=reason,
                  number=number[:32], now=now)
-    if statuses[0].frozen:
+    throttle.raise_alarm(db, reservation, subject=SUBJECT_ALARM, customer_id=cid,
+                         account_id=info.account_id, terminal=caller.terminal_id, now=now)
+    if reservation.status("record_actor").frozen:
         audit.record(db, "activation_code_frozen", actor_id=info.account_id, customer_id=cid,
                      terminal_id=caller.terminal_id, number=number[:32], now=now)
         db.commit()
@@ -266,9 +280,10 @@ def link_customer_number(backend: Backend, token: str | None, code: str, number:
                          caller: Caller) -> LinkedNumber:
     """Link ``number`` to the session's account with its Freischaltcode (see module doc)."""
     code, number = _validate(code, number)
+    info, reservation = _reserve(backend, token, caller, number)
     for attempt in range(3):
         try:
-            return _link_once(backend, token, caller, code, number)
+            return _link_once(backend, token, caller, code, number, reservation)
         except IntegrityError:  # another account won the race a moment ago
             if attempt == 2:
                 raise
@@ -276,17 +291,18 @@ def link_customer_number(backend: Backend, token: str | None, code: str, number:
 
 
 def _link_once(backend: Backend, token: str | None, caller: Caller, code: str,
-               number: str) -> LinkedNumber:
+               number: str, reservation: throttle.Reservation) -> LinkedNumber:
     now = backend.now()
     with backend.transaction() as db:
         # The account object is kept (the identity map holds it weakly: dropping it here
         # would cost a second SELECT for the mail below). The session's last-seen update
         # waits for the one flush at commit.
-        session_row, account = sessions.live_recent(db, backend, token)
-        info = sessions.info(session_row, account)
         with db.no_autoflush:
-            found, codes, states = _locked_and_limited(db, backend, info, caller, number)
-            customer, row = _verify(db, backend, info, caller, code, number, found, codes)
+            found, codes = _lock_customer(db, backend, number)
+            session_row, account = sessions.live_recent(db, backend, token)
+            info = sessions.info(session_row, account)
+            customer, row = _verify(db, backend, info, caller, code, number, found, codes,
+                                    reservation)
             kind = _conflict(db, info.account_id, customer)
         if kind:
             audit.record(db, "customer_link", outcome="conflict", actor_id=info.account_id,
@@ -300,9 +316,6 @@ def _link_once(backend: Backend, token: str | None, caller: Caller, code: str,
                             customer_type=customer.type, linked_at=now, linked_by="code")
         db.add(link)
         row.used_at = now
-        for (scope, key), state in zip(_keys(info, caller, number)[:2], states, strict=False):
-            if state.failures:
-                throttle.reset(db, ACTION, scope, key)
         audit.record(db, "customer_linked", actor_id=account.id, customer_id=customer.id,
                      terminal_id=caller.terminal_id, via="code", number=customer.number,
                      now=now)
@@ -317,18 +330,22 @@ def request_link_support(backend: Backend, token: str | None, code: str, number:
                          caller: Caller) -> SupportResult:
     """After a ``LinkConflict``: queue a request for the service desk (never with the code).
 
-    The code is checked again (so only the holder of a valid code can ask); an open request of
-    the same kind for the same account and number is not duplicated.
+    The code is checked again (so only the holder of a valid code can ask; the attempt is
+    reserved like a link); an open request of the same kind for the same account and number
+    is not duplicated.
     """
     code, number = _validate(code, number)
+    _info, reservation = _reserve(backend, token, caller, number)
     now = backend.now()
     with backend.transaction() as db:
+        found, codes = _lock_customer(db, backend, number)
         session_row, account = sessions.live_recent(db, backend, token)
         info = sessions.info(session_row, account)
-        found, codes, _states = _locked_and_limited(db, backend, info, caller, number)
-        customer, _row = _verify(db, backend, info, caller, code, number, found, codes)
+        customer, _row = _verify(db, backend, info, caller, code, number, found, codes,
+                                 reservation)
         kind = _conflict(db, info.account_id, customer)
         if kind is None or kind == "mine":
+            db.commit()  # the right code: its reservation stays given back
             raise NotFound(N_("There is no conflict for this customer number any more. "
                               "Please try linking it again."))
         existing = db.scalars(select(SupportRequest).where(

@@ -6,8 +6,9 @@ The wizard calls, in this order:
    or, in a session opened with a customer number, that number only (it is always kept);
 2. ``compare(backend, token, keep, other, credential, caller)`` — the proof that ``other``
    belongs to the customer (its customer password or a valid Freischaltcode, checked in
-   constant time with limits per number, per account and per terminal; one neutral message
-   for every wrong proof), then the comparison field by field. When company, first or last
+   constant time; the attempt is reserved first on the limits of linking by code: per number
+   and actor, per number and terminal, the number's alarm level, per actor and per terminal;
+   one neutral message for every wrong proof), then the comparison field by field. When company, first or last
    name differ the merge is blocked: a ``SupportRequest`` of kind ``merge_blocked`` is queued
    (once per pair) and the contract-transfer form can be saved or mailed as a PDF
    (``save_transfer_form`` / ``mail_transfer_form``);
@@ -72,9 +73,10 @@ REVERSE_DAYS = 30
 OPEN_REQUEST_STATES = ("open", "taken")
 # The limits of linking by Freischaltcode: per number (5 wrong proofs in 24 h freeze it until
 # the service desk helps), per account or customer-number session, per terminal.
-NUMBER_POLICY = customer_numbers.NUMBER_POLICY
-ACTOR_POLICY = customer_numbers.ACCOUNT_POLICY
-TERMINAL_POLICY = customer_numbers.TERMINAL_POLICY
+# Reserved before the proof is checked; per number and actor / terminal, the alarm level per
+# number (``throttle`` doc, "Per-record limits").
+POLICIES = customer_numbers.POLICIES
+SUBJECT_ALARM = N_("Many wrong proofs for one customer number in the merge")
 
 MSG_REQUIRED = N_("This field must not be empty.")
 MSG_PROOF = N_("The customer number and the customer password or Freischaltcode do not "
@@ -176,6 +178,7 @@ class Actor:
     email: str | None
     language: str
     name: str
+    reservation: throttle.Reservation | None = None
 
     @property
     def key(self) -> str:
@@ -262,22 +265,25 @@ def _validate(keep: str, other: str, credential: str) -> tuple[str, str]:
     return keep_n, other_n
 
 
-def _limit_keys(actor: Actor, caller: Caller, number: str) -> list[tuple[str, str, throttle.Policy]]:
-    return [("number", number[:64], NUMBER_POLICY), ("actor", actor.key, ACTOR_POLICY),
-            ("terminal", caller.terminal_id or actor.terminal_id or "local", TERMINAL_POLICY)]
-
-
-def _check_limits(db: DbSession, actor: Actor, caller: Caller, number: str,
-                  now: dt.datetime) -> list[throttle.Status]:
-    states = throttle.check_many(
-        db, [(ACTION, scope, key, policy) for scope, key, policy in
-             _limit_keys(actor, caller, number)], now)
-    if states[0].frozen:
-        raise Throttled(MSG_FROZEN)
-    wait = max((s.wait_seconds(now) for s in states[1:] if not s.allowed(now)), default=0)
-    if any(s.frozen for s in states[1:]) or wait:
-        raise Throttled(throttle.MSG_WAIT, params={"seconds": max(wait, 1)})
-    return states
+def _reserve(backend: Backend, token: str | None, caller: Caller, number: str) -> Actor:
+    """The actor (password entered recently) and the attempt reserved on the other number's
+    counters, committed before the proof is checked (``throttle`` doc); refusals raise."""
+    now = backend.now()
+    with backend.transaction() as db:
+        actor = _actor(db, backend, token, recent=True)
+        limits = throttle.record_limits(ACTION, number, actor.key,
+                                        caller.terminal_id or actor.terminal_id or "local",
+                                        POLICIES)
+        reservation = throttle.reserve(db, limits, now)
+        if not reservation.granted:
+            kind, message, params = throttle.refusal(reservation, now)
+            audit.record(db, "merge_proof", outcome="throttled", actor_id=actor.account_id,
+                         customer_id=actor.customer_id, terminal_id=caller.terminal_id,
+                         reason=kind, number=number, now=now)
+            db.commit()
+            raise Throttled(MSG_FROZEN if kind == "frozen" else message, params=params)
+    actor.reservation = reservation
+    return actor
 
 
 def _code_matches(db: DbSession, backend: Backend, customer: Customer | None, credential: str,
@@ -297,22 +303,39 @@ def _code_matches(db: DbSession, backend: Backend, customer: Customer | None, cr
 
 def _prove(db: DbSession, backend: Backend, actor: Actor, caller: Caller,
            other: Customer | None, number: str, credential: str) -> Customer:
-    """Check the proof for ``other`` (one argon2 run and one code digest on every path)."""
+    """Check the proof for ``other`` (one argon2 run and one code digest on every path). Right:
+    the reservation (``_reserve``) is given back; wrong: it stays counted, audited (the
+    alarm level opens a desk request), committed and raised."""
     now = backend.now()
     password = unicodedata.normalize("NFKC", credential)
     by_password = backend.hasher.verify(other.password_hash if other else None, password)
     by_code = _code_matches(db, backend, other, credential, now.date())
+    reservation = actor.reservation
+    assert reservation is not None
     if other is not None and (by_password or by_code):
+        throttle.succeeded(db, reservation.limits, now)
         return other
-    statuses = [throttle.fail(db, ACTION, scope, key, policy, now)
-                for scope, key, policy in _limit_keys(actor, caller, number)]
     audit.record(db, "merge_proof", outcome="failed", actor_id=actor.account_id,
                  customer_id=actor.customer_id, terminal_id=caller.terminal_id,
                  number=number, now=now)
+    throttle.raise_alarm(db, reservation, subject=SUBJECT_ALARM,
+                         customer_id=other.id if other is not None else None,
+                         account_id=actor.account_id, terminal=caller.terminal_id, now=now)
     db.commit()
-    if statuses[0].frozen:
+    if reservation.status("record_actor").frozen:
         raise Throttled(MSG_FROZEN)
     raise AuthFailed(MSG_PROOF)
+
+
+def _proven(backend: Backend, token: str | None, caller: Caller, number: str,
+            credential: str) -> None:
+    """Reserve the attempt, then check the proof in a transaction of its own (no record lock
+    held during argon2), so that its outcome is committed whatever the merge does next."""
+    reserved = _reserve(backend, token, caller, number)
+    with backend.transaction() as db:
+        actor = _actor(db, backend, token, recent=True)
+        actor.reservation = reserved.reservation
+        _prove(db, backend, actor, caller, _load(db, number), number, credential)
 
 
 def _owner(db: DbSession, customer: Customer) -> int | None:
@@ -464,10 +487,11 @@ def compare(backend: Backend, token: str | None, keep: str, other: str, credenti
     """Check the proof for ``other`` and compare both records (see module doc)."""
     keep_n, other_n = _validate(keep, other, credential)
     now = backend.now()
+    _proven(backend, token, caller, other_n, credential)
     with backend.transaction() as db:
         actor = _actor(db, backend, token, recent=True)
-        _check_limits(db, actor, caller, other_n, now)
-        other_c = _prove(db, backend, actor, caller, _load(db, other_n), other_n, credential)
+        other_c = _load(db, other_n)
+        assert other_c is not None  # proven a moment ago; records are never deleted
         keep_c = _check_pair(db, actor, _load(db, keep_n), other_c)
         rows = diff_rows(keep_c, other_c)
         result = Comparison(kept_number=keep_c.number, other_number=other_c.number, rows=rows,
@@ -582,13 +606,14 @@ def submit(backend: Backend, token: str | None, keep: str, other: str, credentia
     """Execute the merge order (see module doc). Idempotent for the same pair."""
     keep_n, other_n = _validate(keep, other, credential)
     now = backend.now()
+    _proven(backend, token, caller, other_n, credential)
     with backend.transaction() as db:
         # Lock first: on SQLite the write lock must be the transaction's first statement,
         # or a second terminal that read before the first one committed could not write.
         _lock_pair(db, backend, (keep_n, other_n))
         actor = _actor(db, backend, token, recent=True)
-        _check_limits(db, actor, caller, other_n, now)
-        other_c = _prove(db, backend, actor, caller, _load(db, other_n), other_n, credential)
+        other_c = _load(db, other_n)
+        assert other_c is not None  # proven a moment ago; records are never deleted
         keep_c = _load(db, keep_n)
         if keep_c is not None and other_c.merged_into_id == keep_c.id:
             existing = _existing_order(db, keep_c, other_c)

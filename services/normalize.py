@@ -6,6 +6,8 @@ import re
 import unicodedata
 
 _SPACES = re.compile(r"\s+")
+# The form of a customer number at the login: a digit first, then digits, "-", "/" or ".".
+_CUSTOMER_NUMBER_FORM = re.compile(r"^[0-9][0-9\-/.]{2,31}$")
 _UMLAUTS = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "æ": "ae", "ø": "oe"})
 
 
@@ -26,6 +28,12 @@ def username_key(username: str) -> str:
 def customer_number(value: str) -> str:
     """Customer numbers as typed: NFKC, no spaces, upper case."""
     return _SPACES.sub("", nfkc(value)).upper()
+
+
+def looks_like_customer_number(identifier: str) -> bool:
+    """Whether an identifier has the form of a customer number (decides the login route, and
+    such usernames are refused at registration); usernames and e-mails do not."""
+    return bool(_CUSTOMER_NUMBER_FORM.match(customer_number(identifier or "")))
 
 
 def fold_name(value: str | None) -> str:

@@ -76,6 +76,7 @@ from services.errors import (
 from services.normalize import customer_number as norm_number
 from services.normalize import email_key
 from services.passwords import check_password
+from services.timing import equal_time
 
 if TYPE_CHECKING:
     from services.backend import Backend
@@ -448,6 +449,7 @@ def check_company(backend: Backend, data: Mapping[str, Any], caller: Caller) -> 
                             postal_code=form.postal_code, company=_company_name(customer))
 
 
+@equal_time
 def submit_registration(backend: Backend, data: Mapping[str, Any], caller: Caller) -> Result:
     """Step 2: create the request (a stub account without password, the membership waiting for
     the e-mail confirmation, the consents) and mail the confirmation code. An address that
@@ -562,6 +564,7 @@ def _mail_complete(db: DbSession, backend: Backend, account: Account, customer: 
                          "days": COMPLETE_VALID.days})
 
 
+@equal_time
 def redeem_code(backend: Backend, email: str, code: str, caller: Caller) -> CodeResult:
     """The code from a mail, entered at the kiosk: the confirmation code (the request goes to
     the super admins) or the completion code (returns a ``finish`` token for 30 minutes)."""
@@ -637,6 +640,7 @@ def _code_accepted(db: DbSession, backend: Backend, account: Account, membership
     return result
 
 
+@equal_time
 def resend_code(backend: Backend, email: str, caller: Caller) -> Result:
     """A new confirmation or completion code, at most once a minute; always the same answer."""
     if not (email or "").strip():

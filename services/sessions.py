@@ -216,19 +216,22 @@ def check_password_throttled(db: DbSession, backend: Backend, account: Account, 
                              terminal_id: str | None, *, field: str) -> None:
     """Verify the account's password (one argon2 run) with the per-account login counters.
 
-    A correct password during a wait is still refused. Failures are flushed, not committed:
-    the caller commits before raising (see ``_commit_and_raise``).
+    The attempt is reserved on the counter before the password is checked
+    (``throttle.reserve``), here in the caller's transaction: a re-entry belongs to a live
+    session, so the lock on that one account's counter during argon2 is acceptable. A correct
+    password during a wait is still refused. Failures are committed before raising.
     """
     now = backend.now()
-    key = f"a{account.id}"
-    state = throttle.check(db, "login", "account", key, throttle.LOGIN_ACCOUNT, now)
+    limits = [throttle.Limit("login", "account", f"a{account.id}", throttle.LOGIN_ACCOUNT,
+                             on_success="reset")]
+    reservation = throttle.reserve(db, limits, now)
+    if not reservation.granted:
+        raise Throttled(throttle.MSG_WAIT, fields={field: throttle.MSG_WAIT},
+                        params={"seconds": reservation.wait_seconds(now)})
     ok = backend.hasher.verify(account.password_hash,
                                unicodedata.normalize("NFKC", password or ""))
-    if not state.allowed(now):
-        wait = state.wait_seconds(now)
-        raise Throttled(throttle.MSG_WAIT, fields={field: throttle.MSG_WAIT}, params={"seconds": max(wait, 1)})
     if not ok:
-        status = throttle.fail(db, "login", "account", key, throttle.LOGIN_ACCOUNT, now)
+        status = reservation.status("account")
         audit.record(db, "reauth", outcome="failed", actor_id=account.id,
                      terminal_id=terminal_id, now=now)
         if status.frozen and account.status != "locked":
@@ -237,7 +240,7 @@ def check_password_throttled(db: DbSession, backend: Backend, account: Account, 
                          now=now)
         db.commit()
         raise AuthFailed(MSG_WRONG_PASSWORD, fields={field: MSG_WRONG_PASSWORD})
-    throttle.reset(db, "login", "account", key)
+    throttle.succeeded(db, limits, now)
 
 
 def reauthenticate(backend: Backend, token: str | None, password: str) -> SessionInfo:

@@ -1,17 +1,74 @@
 """Counters against guessing, stored in the database (``db.models.Throttle``).
 
-One row per (action, scope, key), e.g. ("login", "account", "42") or ("login", "terminal",
-"kiosk-3"). They hold across processes and restarts. Reusable by every flow that checks a
-secret (login, codes, customer numbers, contracts, licence keys)::
+One row per (action, scope, key), e.g. ("login", "account", "a42") or ("login", "terminal",
+"kiosk-3"). They hold across processes and restarts.
 
-    status = throttle.check(session, "login", "account", key, LOGIN_ACCOUNT, now)
-    ...
-    status = throttle.fail(session, "login", "account", key, LOGIN_ACCOUNT, now)
-    throttle.reset(session, "login", "account", key)
+Reservations (issue 20, item 1)
+-------------------------------
+Every flow that checks a secret (account login, customer-number login, linking a customer
+number by code, linking a contract, the merge proof) *reserves* its attempt before the secret
+is looked at::
 
-``fail`` locks the row (``SELECT … FOR UPDATE`` on PostgreSQL; SQLite holds its write lock
-after the insert), so concurrent failures count exactly; a missing row is inserted with
-``ON CONFLICT DO NOTHING`` so two first failures never collide.
+    limits = [Limit("login", "terminal", terminal, LOGIN_TERMINAL),
+              Limit("login", "account", key, LOGIN_ACCOUNT, on_success="reset")]
+    with backend.transaction() as db:            # 1. short transaction, committed
+        reservation = throttle.reserve(db, limits, now)
+    if not reservation.granted: ...               #    refused: the secret is never checked
+    ok = hasher.verify(...)                       # 2. the check, no lock held
+    with backend.transaction() as db:            # 3. the outcome
+        if ok:
+            throttle.succeeded(db, limits, now)   #    reset or release the reservation
+        # a failure needs nothing more: it was counted in step 1
+
+``reserve`` takes a row lock on every counter (``INSERT … ON CONFLICT DO NOTHING`` then
+``SELECT … FOR UPDATE`` on PostgreSQL, in one fixed order so that two reservations never
+deadlock; SQLite's single write lock, taken by the first INSERT), refuses when any counter is
+frozen or waiting, and otherwise counts the attempt as a failure on all of them. So the
+reservation *is* the failure: at most ``max_failures`` checks per key are ever evaluated
+before the wait or freeze starts, however many processes ask at the same moment, and a right
+secret that arrives after the limit was reached is refused like a wrong one.
+
+The reservation commits in its own short transaction, before the argon2 run. Decided so
+because (a) a process that is killed (or loses its database connection) during the check has
+still paid for its attempt — the alternative, a reservation rolled back with the check's
+transaction, gives an attacker who can kill the client free guesses; (b) no row lock (and on
+SQLite no database-wide write lock) is held for the ~50-100 ms of argon2, so logins of other
+accounts, and other flows at the same terminal, never queue behind a password check. The
+cost is a second transaction per attempt and that an attempt whose outcome is never written
+(a crash after the check) stays counted as a failure — failing closed.
+
+``succeeded`` gives the reservation back on success: ``on_success="reset"`` forgets the key's
+failures (the account's own counter after a correct password), ``"release"`` takes back just
+this one count (the terminal's counter, which counts failures only).
+
+Per-record limits that do not punish the owner (issue 20, item 5)
+-----------------------------------------------------------------
+A record that can be claimed with a secret (a customer number and its Freischaltcode, a
+contract and its holder's data, a customer number in the merge proof) gets five counters per
+attempt (``record_limits``):
+
+* ``record_actor`` — the record *for this account* (or customer-number session): the tight
+  limit (e.g. 3 or 5), then frozen for that account only;
+* ``record_terminal`` — the record *at this terminal*: the same number, then that terminal
+  waits out the window (a walk-in kiosk is shared, so it is not frozen for good);
+* ``actor`` and ``terminal`` — across all records, as before (waits);
+* ``record`` — the record for everybody: the *alarm level*, many times the tight limit. When it
+  is reached, the record is closed to everyone for the rest of its window and the flow opens a
+  service-desk request (``SupportRequest`` of kind ``guessing_alarm``), so the owner is never
+  frozen out silently: the desk sees the attack and can lift the block at once
+  (``unfreeze_record``).
+
+So the guessing account or terminal is stopped after a few tries, while the owner, with their
+own account at another terminal, still links with the right secret. Total guesses at one
+record stay bounded by the alarm level per window, however many accounts and terminals an
+attacker uses.
+
+Also reserved: the password re-entry of a live session (``sessions.check_password_throttled``,
+``customer_login.reauthenticate``) — in the caller's transaction, as it belongs to one
+session — and the per-terminal registration limit (``accounts.REGISTER_TERMINAL``; never
+given back, it counts registrations). ``check``/``fail`` remain for the mail resend interval
+and for flows not covered by issue 20 items 1 and 5 (licence keys, the organisation check,
+objection codes), which still check before they count.
 """
 
 from __future__ import annotations
@@ -25,13 +82,23 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from db.engine import for_update
-from db.models import Throttle
+from db.models import SupportRequest, Throttle
+from services import audit
 from services.errors import N_
 
 #: What a caller who must wait is told (``params={"seconds": ...}``): per account or key, and
 #: per terminal. Every flow that throttles uses these.
 MSG_WAIT = N_("Too many failed attempts. Please wait {seconds} seconds and try again.")
 MSG_TERMINAL_WAIT = N_("Too many failed attempts at this terminal. Please wait {seconds} seconds.")
+#: A record closed at this terminal for the rest of its window (``params={"hours": ...}``).
+MSG_RECORD_WAIT = N_("Too many failed attempts were made for this entry here. Please try again "
+                     "in {hours} hours or ask the service desk for help.")
+#: A record closed for everyone at the alarm level; the desk has a request already.
+MSG_ALARM = N_("Too many failed attempts were made for this entry, so it is closed for now. "
+               "The service desk has been informed. Please try again in {hours} hours or ask "
+               "the service desk for help.")
+#: SupportRequest.kind of the alarm level (the desk's queue).
+KIND_ALARM = "guessing_alarm"
 
 
 @dataclass(frozen=True)
@@ -61,8 +128,6 @@ class Policy:
 LOGIN_ACCOUNT = Policy(max_failures=5, freeze_after=100)
 # Per terminal: a kiosk that fails 30 times within 15 minutes waits too (many accounts tried).
 LOGIN_TERMINAL = Policy(max_failures=30, window=dt.timedelta(minutes=15))
-
-
 # A browser session of `kiosk serve` has the terminal id ``web-<address digest>-<session>``
 # (tui.serve): its failures count for its session *and* for its source address, across all
 # sessions and servers of the installation, so that opening new sessions gives no new guesses.
@@ -93,7 +158,7 @@ class Status:
 def _status(row: Throttle | None, policy: Policy, now: dt.datetime) -> Status:
     if row is None:
         return Status()
-    if policy.window is not None and row.window_start + policy.window <= now and not row.frozen:
+    if _expired(row, policy, now):
         return Status()
     return Status(row.failures, row.blocked_until, row.frozen)
 
@@ -154,21 +219,252 @@ def fail(
 ) -> Status:
     """Count one failure (exactly, under a row lock) and return the new state."""
     row = _locked_row(session, action, scope, key, now)
-    if policy.window is not None and row.window_start + policy.window <= now and not row.frozen:
-        row.failures = 0
-        row.window_start = now
-        row.blocked_until = None
+    if _expired(row, policy, now):
+        row.failures, row.window_start, row.blocked_until = 0, now, None
+    _count(row, policy, now)
+    session.flush()
+    status = Status(row.failures, row.blocked_until, row.frozen)
+    if (address := _address(scope, key)) is not None:
+        status = _worse(status, fail(session, action, "address", address, SOURCE_ADDRESS, now))
+    return status
+
+
+# --------------------------------------------------------------------------- reservations
+
+
+@dataclass(frozen=True)
+class Limit:
+    """One counter an attempt is reserved on; ``on_success`` is "reset" or "release"."""
+
+    action: str
+    scope: str
+    key: str
+    policy: Policy
+    on_success: str = "release"
+
+    @property
+    def ident(self) -> tuple[str, str, str]:
+        return (self.action, self.scope, self.key[:128])
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """The outcome of ``reserve``: per limit (in the caller's order) the state after counting
+    this attempt when granted, or as found when refused (nothing counted then)."""
+
+    limits: tuple[Limit, ...]
+    statuses: tuple[Status, ...]
+    refused: tuple[int, ...] = ()
+
+    @property
+    def granted(self) -> bool:
+        return not self.refused
+
+    def status(self, scope: str) -> Status:
+        """The state of the (first) limit of this scope."""
+        for limit, status in zip(self.limits, self.statuses, strict=True):
+            if limit.scope == scope:
+                return status
+        return Status()
+
+    def refused_by(self, scope: str) -> bool:
+        """Whether a limit of ``scope`` refused; a served session's source-address ceiling
+        counts as its terminal's."""
+        scopes = {scope, "address"} if scope == "terminal" else {scope}
+        return any(self.limits[i].scope in scopes for i in self.refused)
+
+    def wait_seconds(self, now: dt.datetime) -> int:
+        """The longest wait among the refusing limits (at least 1 when refused)."""
+        waits = [self.statuses[i].wait_seconds(now) for i in self.refused]
+        return max([1, *waits]) if self.refused else 0
+
+
+def _expired(row: Throttle, policy: Policy, now: dt.datetime) -> bool:
+    return (policy.window is not None and not row.frozen
+            and row.window_start + policy.window <= now)
+
+
+def _with_addresses(limits: list[Limit] | tuple[Limit, ...]) -> tuple[Limit, ...]:
+    """The limits plus, for a served browser session's terminal counter, the ceiling of its
+    source address (counted like the terminal: released on success)."""
+    extra = tuple(Limit(limit.action, "address", address, SOURCE_ADDRESS)
+                  for limit in limits if (address := _address(limit.scope, limit.key)))
+    return tuple(limits) + extra
+
+
+def _ordered(limits: list[Limit] | tuple[Limit, ...]) -> list[int]:
+    """Indices in one fixed order (action, scope, key): locks are always taken in it."""
+    return sorted(range(len(limits)), key=lambda i: limits[i].ident)
+
+
+def reserve(session: Session, limits: list[Limit] | tuple[Limit, ...], now: dt.datetime
+            ) -> Reservation:
+    """Count one attempt on every limit, atomically and before the secret is checked.
+
+    Every counter row is locked (in one fixed order); when any of them is frozen or still
+    waiting, nothing is counted and the reservation is refused. Otherwise each counter gets
+    the attempt as a failure (wait and freeze computed as in ``fail``). Commit the caller's
+    transaction before the check (see the module doc)."""
+    limits = _with_addresses(limits)
+    rows: dict[int, Throttle] = {}
+    for i in _ordered(limits):
+        limit = limits[i]
+        rows[i] = _locked_row(session, limit.action, limit.scope, limit.key, now)
+    for i, limit in enumerate(limits):
+        row = rows[i]
+        if _expired(row, limit.policy, now):
+            row.failures, row.window_start, row.blocked_until = 0, now, None
+    found = tuple(Status(rows[i].failures, rows[i].blocked_until, rows[i].frozen)
+                  for i in range(len(limits)))
+    refused = tuple(i for i, status in enumerate(found) if not status.allowed(now))
+    if refused:
+        session.flush()
+        return Reservation(limits, found, refused)
+    for i, limit in enumerate(limits):
+        _count(rows[i], limit.policy, now)
+    session.flush()
+    return Reservation(limits, tuple(Status(rows[i].failures, rows[i].blocked_until,
+                                            rows[i].frozen) for i in range(len(limits))))
+
+
+def _count(row: Throttle, policy: Policy, now: dt.datetime) -> None:
     row.failures += 1
     row.last_failure_at = now
     wait = policy.wait_after(row.failures)
     row.blocked_until = now + wait if wait else None
     if policy.freeze_after is not None and row.failures >= policy.freeze_after:
         row.frozen = True
+
+
+def succeeded(session: Session, limits: list[Limit] | tuple[Limit, ...], now: dt.datetime
+              ) -> None:
+    """The secret was right: give the reservation back (``reset`` or ``release`` per limit)."""
+    limits = _with_addresses(limits)
+    for i in _ordered(limits):
+        limit = limits[i]
+        if limit.on_success == "reset":
+            reset(session, limit.action, limit.scope, limit.key)
+        else:
+            release(session, limit.action, limit.scope, limit.key, limit.policy)
+
+
+def release(session: Session, action: str, scope: str, key: str, policy: Policy) -> None:
+    """Take back one reserved count that turned out not to be a failure."""
+    query = for_update(select(Throttle).where(*_where(action, scope, key)), session)
+    row = session.scalars(query.execution_options(populate_existing=True)).first()
+    if row is None:
+        return
+    row.failures = max(row.failures - 1, 0)
+    if row.failures == 0 and not row.frozen:
+        session.delete(row)  # nothing left to remember (as if there had been no attempt)
+        session.flush()
+        return
+    if row.failures < policy.max_failures:
+        row.blocked_until = None
+    if policy.freeze_after is not None and row.failures < policy.freeze_after:
+        row.frozen = False
     session.flush()
-    status = Status(row.failures, row.blocked_until, row.frozen)
-    if (address := _address(scope, key)) is not None:
-        status = _worse(status, fail(session, action, "address", address, SOURCE_ADDRESS, now))
-    return status
+
+
+def record_key(record: str, who: str) -> str:
+    """The key of a per-record counter for one account or terminal."""
+    return f"{record[:64]}|{who}"[:128]
+
+
+@dataclass(frozen=True)
+class RecordPolicies:
+    """The five limits of a record claimed with a secret (see the module doc)."""
+
+    actor_on_record: Policy
+    terminal_on_record: Policy
+    alarm: Policy
+    actor: Policy
+    terminal: Policy
+
+
+def record_limits(action: str, record: str, actor: str, terminal: str,
+                  policies: RecordPolicies) -> list[Limit]:
+    """[record_actor, record_terminal, record (alarm), actor, terminal] for one attempt."""
+    return [
+        Limit(action, "record_actor", record_key(record, actor), policies.actor_on_record,
+              on_success="reset"),
+        Limit(action, "record_terminal", record_key(record, terminal),
+              policies.terminal_on_record),
+        Limit(action, "record", record[:64], policies.alarm),
+        Limit(action, "actor", actor, policies.actor, on_success="reset"),
+        Limit(action, "terminal", terminal, policies.terminal),
+    ]
+
+
+def refusal(reservation: Reservation, now: dt.datetime) -> tuple[str, str, dict[str, int]]:
+    """Why a reservation with per-record limits was refused, as (kind, msgid, params): kind
+    "frozen" (this account on this record: the flow words it), "alarm", "record" (this
+    terminal on this record) or "wait" (the account's or terminal's own wait)."""
+    if reservation.refused_by("record_actor"):
+        return "frozen", MSG_WAIT, {}
+    hours = max(1, -(-reservation.wait_seconds(now) // 3600))
+    if reservation.refused_by("record"):
+        return "alarm", MSG_ALARM, {"hours": hours}
+    if reservation.refused_by("record_terminal"):
+        return "record", MSG_RECORD_WAIT, {"hours": hours}
+    return "wait", MSG_WAIT, {"seconds": reservation.wait_seconds(now)}
+
+
+def raise_alarm(session: Session, reservation: Reservation, *, subject: str,
+                customer_id: int | None, account_id: int | None, terminal: str | None,
+                now: dt.datetime) -> int | None:
+    """After a failed check: when the record-wide counter has reached its alarm level, open
+    the desk's ``guessing_alarm`` request for the record (once while one is open); its id.
+
+    The record's counter row is locked first, so two failures at the alarm level open one
+    request."""
+    index = next((i for i, limit in enumerate(reservation.limits) if limit.scope == "record"),
+                 None)
+    if index is None or reservation.statuses[index].allowed(now):
+        return None
+    limit = reservation.limits[index]
+    row = _locked_row(session, limit.action, limit.scope, limit.key, now)
+    for request in session.scalars(select(SupportRequest).where(
+            SupportRequest.kind == KIND_ALARM, SupportRequest.status.in_(("open", "taken")))):
+        if (request.details.get("action"), request.details.get("record")) == \
+                (limit.action, limit.key):
+            return request.id
+    request = SupportRequest(
+        kind=KIND_ALARM, status="open", account_id=None, customer_id=customer_id,
+        subject=subject,
+        details={"action": limit.action, "record": limit.key, "failures": row.failures,
+                 "since": row.window_start.isoformat(), "last_account_id": account_id,
+                 "last_terminal": terminal},
+        created_at=now, updated_at=now)
+    session.add(request)
+    session.flush()
+    audit.record(session, KIND_ALARM, actor_id=account_id, customer_id=customer_id,
+                 terminal_id=terminal, action=limit.action, record=limit.key,
+                 failures=row.failures, reference=request.id, now=now)
+    return request.id
+
+
+def record_locked(session: Session, action: str, record: str, now: dt.datetime) -> bool:
+    """Whether any counter of the record is frozen or waiting (the desk's "blocked" flag)."""
+    prefix = record[:64] + "|"
+    rows = session.scalars(select(Throttle).where(
+        Throttle.action == action,
+        or_(and_(Throttle.scope == "record", Throttle.key == record[:64]),
+            and_(Throttle.scope.in_(("record_actor", "record_terminal")),
+                 Throttle.key.startswith(prefix, autoescape=True)))))
+    return any(row.frozen or (row.blocked_until is not None and row.blocked_until > now)
+               for row in rows)
+
+
+def unfreeze_record(session: Session, action: str, record: str) -> int:
+    """Lift every counter of one record (the desk): record-wide and per account/terminal."""
+    prefix = record[:64] + "|"
+    result = session.execute(delete(Throttle).where(
+        Throttle.action == action,
+        or_(and_(Throttle.scope == "record", Throttle.key == record[:64]),
+            and_(Throttle.scope.in_(("record_actor", "record_terminal")),
+                 Throttle.key.startswith(prefix, autoescape=True)))))
+    return result.rowcount or 0
 
 
 def reset(session: Session, action: str, scope: str, key: str) -> None:
@@ -200,5 +496,8 @@ def purge_stale(session: Session, now: dt.datetime, older_than: dt.timedelta = S
 
 
 __all__ = ["LOGIN_ACCOUNT", "LOGIN_TERMINAL", "MSG_TERMINAL_WAIT", "MSG_WAIT", "STALE_AFTER",
-           "SOURCE_ADDRESS", "Policy", "Status", "check",
-           "check_many", "fail", "purge_stale", "reset", "unfreeze"]
+           "KIND_ALARM", "MSG_ALARM", "MSG_RECORD_WAIT", "SOURCE_ADDRESS", "Limit", "Policy",
+           "RecordPolicies", "Reservation", "Status",
+           "check", "check_many", "fail", "purge_stale", "raise_alarm", "record_locked", "refusal", "record_key",
+           "record_limits", "release", "reserve", "reset", "succeeded", "unfreeze",
+           "unfreeze_record"]

@@ -102,6 +102,8 @@ def clock() -> TestClock:
 
 
 def make_settings(home: Path, **extra: object) -> Settings:
+    # No answer-time floor (services/timing.py) unless a test asks for one: it only waits.
+    extra.setdefault("response_floor_ms", 0)
     return Settings(home=home, terminal_id="test-terminal", **extra)  # type: ignore[arg-type]
 
 

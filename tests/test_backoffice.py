@@ -357,7 +357,7 @@ def test_unfreeze_code(demo):
     token = agent_token(demo)
     customer = cid(demo, "100001")
     with demo.transaction() as db:
-        db.add(Throttle(action="link_code", scope="number", key="100001", failures=9,
+        db.add(Throttle(action="link_code", scope="record_actor", key="100001|a1", failures=9,
                         window_start=demo.now(), frozen=True))
     assert backoffice.customer_view(demo, token, customer).code_frozen
     backoffice_actions.unfreeze_code(demo, token, customer)

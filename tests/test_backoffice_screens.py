@@ -166,7 +166,7 @@ async def test_new_activation_code_is_confirmed_and_shown_once(sqlite_backend):
 async def test_unfreeze_and_unlock_from_the_views(sqlite_backend):
     load_demo(sqlite_backend)
     with sqlite_backend.transaction() as db:
-        db.add(Throttle(action="link_code", scope="number", key="100005", failures=9,
+        db.add(Throttle(action="link_code", scope="record_actor", key="100005|a1", failures=9,
                         window_start=sqlite_backend.now(), frozen=True))
         fuchs = db.scalar(select(Account).where(Account.username == "lfuchs"))
         fuchs.status = "locked"

@@ -268,19 +268,25 @@ def test_process_race_for_one_customer_number(pool, real_backend) -> None:
 
 
 def test_process_race_wrong_codes_count_exactly(pool, real_backend) -> None:
-    """20 wrong codes at once for one number: the number's counter freezes at exactly 5
-    (its limit), the first four get the neutral message, the others the frozen one."""
+    """20 wrong codes at once for one number from 20 accounts at 20 terminals: each counts
+    exactly once on the number's record-wide counter (20, below its alarm level of 30), once
+    on each account's and terminal's counter for the number; nobody is frozen (issue 20 item
+    5: others' guesses no longer freeze a number — this test used to expect the record-wide
+    freeze at 5; the limits under the race are in test_guessing_races.py)."""
     customer_with_code(real_backend)
     tokens = accounts_with_sessions(real_backend, WORKERS)
     results = _race(pool, _link_worker, real_backend,
                     [(t, f"kiosk-{n}", "WRONG-CODE-000") for n, t in enumerate(tokens)])
     outcomes = Counter(name for _kind, name, _text in results)
-    assert outcomes == {"LinkFailed": 4, "CodeFrozen": WORKERS - 4}, results
+    assert outcomes == {"LinkFailed": WORKERS}, results
     with real_backend.transaction() as db:
-        rows = {(r.scope, r.key): r for r in db.scalars(
-            select(Throttle).where(Throttle.action == "link_code"))}
-    assert rows[("number", NUMBER)].failures == 5 and rows[("number", NUMBER)].frozen
-    assert sum(r.failures for (scope, _k), r in rows.items() if scope == "account") == 5
+        rows = list(db.scalars(select(Throttle).where(Throttle.action == "link_code")))
+    by_scope = Counter(r.scope for r in rows)
+    assert by_scope == {"record": 1, "record_actor": WORKERS, "record_terminal": WORKERS,
+                        "actor": WORKERS, "terminal": WORKERS}
+    record = next(r for r in rows if r.scope == "record")
+    assert record.key == NUMBER and record.failures == WORKERS and not record.frozen
+    assert all(r.failures == 1 and not r.frozen for r in rows if r.scope != "record")
 
 
 def product_with_key(backend: Backend, sku: str, key: str) -> None:
@@ -380,7 +386,10 @@ def test_process_race_for_one_membership_approval(pool, real_backend) -> None:
 
 def test_process_race_for_one_merge_pair(pool, real_backend) -> None:
     """20 sessions of amueller submit the merge of 200002 into 200001 at once: one merge
-    order, the contracts moved once; every other session gets that order back (already)."""
+    order, the contracts moved once; every other session gets that order back (already), or,
+    since a proof counts as an attempt while it is checked (issue 20 item 1: reserved before
+    the check, at most 5 at once per actor and number), is refused before its proof is checked
+    — this test used to expect all 20 to get the order."""
     load_demo(real_backend)
     with real_backend.transaction() as db:
         keep_id, other_id = (db.scalar(select(Customer.id).where(Customer.number == n))
@@ -395,13 +404,15 @@ def test_process_race_for_one_merge_pair(pool, real_backend) -> None:
     tokens = sessions_of(real_backend, [holder] * WORKERS)
     results = _race(pool, _merge_worker, real_backend,
                     [(t, f"kiosk-{n}") for n, t in enumerate(tokens)])
-    assert all(kind == "ok" for kind, _name, _text in results), results
-    orders = Counter(text for _kind, _name, text in results)
+    refused = [r for r in results if r[0] != "ok"]
+    assert all(name == "Throttled" for _kind, name, _text in refused), results
+    assert len(refused) <= WORKERS - 1, results
+    orders = Counter(text for kind, _name, text in results if kind == "ok")
     moved = before[other_id]
     first = [t for t in orders if t.split()[1] == "False"]
     assert len(first) == 1 and orders[first[0]] == 1, orders
     order_id = int(first[0].split()[0])
-    assert orders[f"{order_id} True {moved}"] == WORKERS - 1, orders
+    assert orders[f"{order_id} True {moved}"] == WORKERS - 1 - len(refused), orders
     with real_backend.transaction() as db:
         counts = dict(db.execute(select(Contract.customer_id, func.count())
                                  .group_by(Contract.customer_id)).all())

@@ -137,7 +137,7 @@ def test_wrong_data_one_neutral_message_then_blocked(demo) -> None:
     with pytest.raises(contracts.ContractBlocked):
         _link(demo, token)
     other = login_token(demo, "lfuchs")
-    with pytest.raises(contracts.ContractBlocked):
+    with pytest.raises(contracts.ContractBlocked):  # another account at the same terminal
         _link(demo, other)
     result = contracts.request_contract_support(demo, token, {"number": "431177"}, Caller())
     again = contracts.request_contract_support(demo, token, {"number": " 431177"}, Caller())
@@ -148,6 +148,9 @@ def test_wrong_data_one_neutral_message_then_blocked(demo) -> None:
         assert request.details["reason"] == "attempt_limit"
         assert "birth" not in str(request.details) and "34117" not in str(request.details)
         assert db.scalar(select(func.count()).select_from(ContractLink)) == 0
+    # Issue 20 item 5: the freeze is the guessing account's and terminal's only; the owner,
+    # with another account at another terminal, still links with the right data.
+    assert _link(demo, other, Caller(terminal_id="kiosk-owner")).number == "431177"
 
 
 def test_unknown_number_is_neutral_and_limited_too(demo, clock) -> None:

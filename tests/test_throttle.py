@@ -98,3 +98,104 @@ def test_purge_stale_keeps_frozen_and_recent(backend, clock):
     with backend.transaction() as s:
         keys = sorted(s.scalars(select(Throttle.key)))
     assert keys == ["frozen", "recent"]
+
+
+# --------------------------------------------------------------------------- reservations
+
+
+def _limits():
+    return [throttle.Limit("login", "terminal", "t1", throttle.LOGIN_TERMINAL),
+            throttle.Limit("login", "account", "a1", LOGIN_ACCOUNT, on_success="reset")]
+
+
+def test_reserve_counts_before_the_check_and_refuses_at_the_limit(backend, clock):
+    """Five reservations are granted (the fifth starts the wait); the sixth is refused and
+    counts nothing; a success resets the account and releases the terminal's count."""
+    for n in range(1, 6):
+        with backend.transaction() as db:
+            reservation = throttle.reserve(db, _limits(), clock.now)
+        assert reservation.granted and reservation.status("account").failures == n
+    assert reservation.status("account").wait_seconds(clock.now) == 60
+    with backend.transaction() as db:
+        refused = throttle.reserve(db, _limits(), clock.now)
+    assert not refused.granted and refused.refused_by("account")
+    assert not refused.refused_by("terminal") and refused.wait_seconds(clock.now) == 60
+    with backend.transaction() as db:
+        assert throttle.check(db, "login", "terminal", "t1", throttle.LOGIN_TERMINAL,
+                              clock.now).failures == 5
+    clock.advance(seconds=61)
+    with backend.transaction() as db:
+        granted = throttle.reserve(db, _limits(), clock.now)
+        assert granted.granted and granted.status("account").failures == 6
+        throttle.succeeded(db, granted.limits, clock.now)
+    with backend.transaction() as db:
+        rows = {(r.scope, r.key): r.failures for r in db.scalars(select(Throttle))}
+    assert rows == {("terminal", "t1"): 5}
+
+
+def test_release_takes_back_one_count_and_lifts_what_it_caused(backend, clock):
+    freeze = Policy(max_failures=3, base_wait=dt.timedelta(0), freeze_after=3)
+    limit = throttle.Limit("x", "record_actor", "r|a1", freeze)
+    for _ in range(3):
+        with backend.transaction() as db:
+            last = throttle.reserve(db, [limit], clock.now)
+    assert last.status("record_actor").frozen  # the third attempt, still being checked
+    with backend.transaction() as db:
+        throttle.release(db, "x", "record_actor", "r|a1", freeze)  # ... and it was right
+    with backend.transaction() as db:
+        state = throttle.check(db, "x", "record_actor", "r|a1", freeze, clock.now)
+    assert state.failures == 2 and not state.frozen
+
+
+def test_record_limits_and_the_desk(backend, clock):
+    """Per record: the account's and terminal's counters, the alarm level, and the desk's
+    unfreeze that clears every counter of the record (and no other record's)."""
+    policies = throttle.RecordPolicies(
+        Policy(max_failures=2, base_wait=dt.timedelta(0), freeze_after=2),
+        Policy(max_failures=2, window=dt.timedelta(hours=1), base_wait=dt.timedelta(hours=1)),
+        Policy(max_failures=4, window=dt.timedelta(hours=1), base_wait=dt.timedelta(hours=1)),
+        Policy(max_failures=100), Policy(max_failures=100))
+    def attempt(record, actor, terminal):
+        with backend.transaction() as db:
+            return throttle.reserve(db, throttle.record_limits("x", record, actor, terminal,
+                                                               policies), clock.now)
+    assert attempt("R1", "a1", "t1").granted and attempt("R1", "a1", "t2").granted
+    frozen = attempt("R1", "a1", "t3")
+    assert throttle.refusal(frozen, clock.now)[0] == "frozen"
+    assert attempt("R1", "a2", "t1").granted  # another account at t1: t1 has 2 now
+    here = attempt("R1", "a3", "t1")
+    assert throttle.refusal(here, clock.now) == ("record", throttle.MSG_RECORD_WAIT,
+                                                 {"hours": 1})
+    assert attempt("R1", "a4", "t4").granted  # the fourth for the record: the alarm level
+    alarm = attempt("R1", "a5", "t5")
+    assert throttle.refusal(alarm, clock.now)[:2] == ("alarm", throttle.MSG_ALARM)
+    assert attempt("R2", "a4", "t4").granted  # another record is untouched
+    with backend.transaction() as db:
+        assert throttle.record_locked(db, "x", "R1", clock.now)
+        assert throttle.unfreeze_record(db, "x", "R1") > 0
+        assert not throttle.record_locked(db, "x", "R1", clock.now)
+        assert throttle.record_locked(db, "x", "R2", clock.now) is False
+    assert attempt("R1", "a1", "t1").granted
+
+
+def test_reservations_in_threads_never_exceed_the_limit(backend, clock):
+    policy = Policy(max_failures=7, base_wait=dt.timedelta(hours=1))
+    granted = []
+    errors = []
+
+    def worker():
+        try:
+            for _ in range(5):
+                with backend.transaction() as db:
+                    result = throttle.reserve(db, [throttle.Limit("t", "account", "k", policy)],
+                                              clock.now)
+                granted.append(result.granted)
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and granted.count(True) == 7 and len(granted) == 20

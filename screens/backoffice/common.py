@@ -20,6 +20,7 @@ QUEUE_NAMES = {
     "address_review": N_("Address reviews (registration)"),
     "contract_link_blocked": N_("Contract links blocked"),
     "merge_blocked": N_("Merges blocked (names differ)"),
+    "guessing_alarm": N_("Guessing alarms (many failed attempts)"),
     backoffice.STALE_ORG: N_("Organisation requests older than 3 days"),
 }
 
@@ -28,6 +29,9 @@ QUEUE_NAMES = {
 KNOWN_SUBJECTS = (
     N_("Customer number already assigned to another user"),
     N_("Account already has a customer number of this type"),
+    N_("Many wrong Freischaltcodes for one customer number"),
+    N_("Many failed attempts to link one contract"),
+    N_("Many wrong proofs for one customer number in the merge"),
 )
 
 
