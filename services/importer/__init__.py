@@ -37,8 +37,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from services.importer.lines import KINDS
-from services.importer.report import MAX_ERRORS, ImportReport, KindChanges, LineError
-from services.importer.run import Progress, ProgressFn, run_import
+from services.importer.report import MAX_ERRORS, ImportReport, KindChanges, LineError, plural
+from services.importer.run import ImportFailed, Progress, ProgressFn, run_import
 from services.importer.source import SourceError, open_source
 
 
@@ -78,6 +78,6 @@ def validate_lines(backend: Any, lines: Iterable[str | bytes]) -> ImportReport:
 
 
 __all__ = [
-    "KINDS", "MAX_ERRORS", "ImportReport", "KindChanges", "LineError", "Progress", "ProgressFn",
-    "SourceError", "import_file", "import_lines", "validate_lines",
+    "KINDS", "MAX_ERRORS", "ImportFailed", "ImportReport", "KindChanges", "LineError", "Progress", "ProgressFn",
+    "SourceError", "import_file", "plural", "import_lines", "validate_lines",
 ]

@@ -3,22 +3,31 @@ lines in the database, merge in one transaction (see ``services.importer`` for t
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+import psycopg
 from sqlalchemy import Connection, insert
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from db.models import AuditEvent, Customer
 from db.staging import ORDER, UNIQUE, Staging, bind_value, open_staging
 from services import normalize
 from services.crypto import normalize_code, normalize_key
+from services.errors import DomainError
 from services.importer.hashing import PasswordJobs, profile_of
 from services.importer.lines import parse
 from services.importer.report import MAX_ERRORS, ImportReport, KindChanges, LineError
+
+
+class ImportFailed(DomainError):
+    """The database refused the import; the sentence never contains a row's values."""
+
 
 FLUSH = 5000  # staged rows per kind kept in memory before they go to the database
 PROGRESS_EVERY = 8192  # lines
@@ -108,10 +117,16 @@ def run_import(
             }])
         stage.commit()
         return report
-    except BaseException:
+    except BaseException as exc:
         if jobs is not None:
             jobs.close()
-        stage.rollback()
+        try:
+            stage.rollback()
+        except (sqlite3.Error, psycopg.Error, SQLAlchemyError):
+            pass  # the connection is gone: the server or the file dropped the transaction
+        if isinstance(exc, sqlite3.Error | psycopg.Error | SQLAlchemyError):
+            raise ImportFailed("The database refused the import ({reason}); nothing was "
+                               "imported.", params={"reason": _db_reason(exc)}) from None
         raise
     finally:
         try:
@@ -120,6 +135,17 @@ def run_import(
             if own:
                 connection.close()
             report.seconds = time.perf_counter() - started
+
+
+def _db_reason(exc: BaseException) -> str:
+    """What went wrong, without the statement or its parameters (a row's values)."""
+    if isinstance(exc, SQLAlchemyError) and getattr(exc, "orig", None) is not None:
+        exc = exc.orig  # type: ignore[attr-defined]
+    if isinstance(exc, sqlite3.OperationalError):
+        return str(exc)  # "database is locked", "disk I/O error": no values in them
+    if isinstance(exc, psycopg.Error) and exc.sqlstate:
+        return f"{type(exc).__name__}, SQLSTATE {exc.sqlstate}"
+    return type(exc).__name__
 
 
 def _tell(progress: ProgressFn | None, event: Progress) -> None:
@@ -163,7 +189,12 @@ def _read(backend: Any, lines: Iterable[bytes | str], stage: Staging, report: Im
     """Validate line by line; valid rows go to the staging tables in batches."""
     errors = report.errors
     digest = backend.digester.digest
-    number_of = normalize.customer_number
+    slow_number = normalize.customer_number
+
+    def number_of(value: str) -> str:
+        # ASCII letters and digits are already canonical apart from the case
+        return value.upper() if value.isascii() and value.isalnum() else slow_number(value)
+
     email_key = normalize.email_key
     fold = lru_cache(maxsize=65536)(normalize.fold_name)
     iso = stage.iso_dates
@@ -203,10 +234,7 @@ def _read(backend: Any, lines: Iterable[bytes | str], stage: Staging, report: Im
         kind = rec.kind
         if kind == "customer":
             d = rec.__dict__
-            raw_number = d["number"]
-            # ASCII letters and digits are already canonical apart from the case
-            number = (raw_number.upper() if raw_number.isascii() and raw_number.isalnum()
-                      else number_of(raw_number))
+            number = number_of(d["number"])
             if not number:
                 fail(lineno, "number: must not be empty")
                 continue
@@ -216,9 +244,11 @@ def _read(backend: Any, lines: Iterable[bytes | str], stage: Staging, report: Im
             password = d["password"]
             if password and jobs is not None and not report.error_count:
                 jobs.add(number, password)
+            born = d["birth_date"]
             customers.append((
                 lineno, number, ctype, company, d["salutation"] or None,
-                d["first_name"] or None, last_name, date(d["birth_date"]),
+                d["first_name"] or None, last_name,
+                born.isoformat() if iso and born is not None else born,
                 d["street"] or None, d["postal_code"] or None, d["city"] or None, d["country"],
                 d["phone"] or None, d["mobile"] or None, d["email"], d["iban"], d["bic"],
                 fold(company if ctype == "company" and company else last_name or company)
