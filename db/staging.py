@@ -162,10 +162,10 @@ class Staging:
             f"SELECT 1 FROM {name} GROUP BY {', '.join(key)} HAVING count(*) > 1 LIMIT 1")
         if not any_dup:
             return [], 0
-        same = " AND ".join(f"f.{c} = s.{c}" for c in key)
-        first = f"(SELECT min(f.line) FROM {name} f WHERE {same})"
-        where = f"FROM {name} s WHERE s.line > {first}"
-        rows = self._rows(f"SELECT s.line, {', '.join('s.' + c for c in key)}, {first} "
+        cols = ", ".join(key)
+        where = (f"FROM (SELECT line, {cols}, min(line) OVER (PARTITION BY {cols}) AS first "
+                 f"FROM {name}) s WHERE s.line > s.first")
+        rows = self._rows(f"SELECT s.line, {', '.join('s.' + c for c in key)}, s.first "
                           f"{where} ORDER BY s.line LIMIT {int(limit)}")
         total = self._rows(f"SELECT count(*) {where}")[0][0]
         return rows, total
@@ -363,16 +363,43 @@ class PostgresStaging(Staging):
             f"{c} {'date' if c in DATES else 'text'}" for c in columns]
         return f"CREATE TEMP TABLE {name} ({', '.join(cols)}) ON COMMIT DROP"
 
+    def __init__(self, connection: Connection, *, own_transaction: bool) -> None:
+        super().__init__(connection, own_transaction=own_transaction)
+        # One COPY stays open while a file keeps to one kind (the usual export: all customers,
+        # then all codes); its rows are sent by a writer thread while the next lines are
+        # validated, and the server stores them meanwhile.
+        self._copy: tuple[str, Any, Any, Any] | None = None
+        self._exec("SET LOCAL work_mem = '64MB'")  # hash joins of the checks and merges
+
     def _insert(self, name: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
-        with self.raw.cursor() as cur, cur.copy(
-            f"COPY {name} ({', '.join(columns)}) FROM STDIN"
-        ) as copy:
-            write = copy.write_row
-            for row in rows:
-                write(row)
+        if self._copy is None or self._copy[0] != name:
+            self._end_copy()
+            from psycopg.copy import QueuedLibpqWriter
+
+            cur = self.raw.cursor()
+            manager = cur.copy(f"COPY {name} ({', '.join(columns)}) FROM STDIN",
+                               writer=QueuedLibpqWriter(cur))
+            self._copy = (name, cur, manager, manager.__enter__())
+        write = self._copy[3].write_row
+        for row in rows:
+            write(row)
+
+    def _end_copy(self, exc: BaseException | None = None) -> None:
+        if self._copy is not None:
+            _, cur, manager, _ = self._copy
+            self._copy = None
+            try:
+                manager.__exit__(type(exc) if exc else None, exc, None)
+            finally:
+                cur.close()
+
+    def _exec(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        self._end_copy()
+        return super()._exec(sql, params)
 
     def index(self) -> None:
-        super().index()
+        # no indexes: hash joins over the analysed staging tables beat building them
+        self._end_copy()
         for kind in ORDER:
             if self.staged[kind]:
                 self._exec(f"ANALYZE {_stage(kind)}")  # autovacuum never sees temp tables
@@ -397,6 +424,11 @@ class PostgresStaging(Staging):
             self.connection.commit()
 
     def rollback(self) -> None:
+        if self._copy is not None:
+            try:
+                self._end_copy(RuntimeError("import abandoned"))
+            except Exception:  # noqa: BLE001, S110 - the COPY is abandoned on purpose
+                pass
         if self.own:
             self.connection.rollback()
 

@@ -378,13 +378,28 @@ def duplicate_key(raw: bytes | str) -> str | None:
 _validate = LINE.validate_json
 
 
+def _raw_text_problem(raw: bytes) -> str | None:
+    """For a line that failed validation: a text rule its values break comes first (the
+    field validators may have stumbled over the very character)."""
+    if len(raw.translate(None, _SUSPECT_BYTES)) == len(raw):
+        return None
+    try:
+        obj = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(obj, dict):
+        return None
+    return text_problem({k: v.strip() if isinstance(v, str) and k != "password" else v
+                         for k, v in obj.items() if k != "kind"})
+
+
 def parse(raw: bytes) -> tuple[Any, str | None]:
     """``(record, None)`` for a valid line (bytes without its line end), else
     ``(None, reason)``; the reason never contains a control character."""
     try:
         rec = _validate(raw)
     except ValidationError as exc:
-        return None, safe(_reason(exc))
+        return None, safe(_raw_text_problem(raw) or _reason(exc))
     if len(raw.translate(None, _SUSPECT_BYTES)) != len(raw):
         if problem := text_problem(rec.__dict__):
             return None, safe(problem)

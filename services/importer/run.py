@@ -183,6 +183,18 @@ def _merge(backend: Any, connection: Connection, stage: Staging, report: ImportR
         report.changes[kind] = KindChanges(merged.inserted, merged.updated, merged.unchanged)
 
 
+# identifier fields and the length their column holds once normalised (NFKC may lengthen)
+_LIMITS = {"customer_number": 32, "number": 40, "abo_number": 40}
+
+
+def _too_long(rec: Any, number_of: Callable[[str], str]) -> str | None:
+    for name, limit in _LIMITS.items():
+        value = getattr(rec, name, None)
+        if value and not value.isascii() and len(number_of(value)) > limit:
+            return f"{name}: at most {limit} characters (after normalisation)"
+    return None
+
+
 def _read(backend: Any, lines: Iterable[bytes | str], stage: Staging, report: ImportReport,
           jobs: PasswordJobs | None, progress: ProgressFn | None,
           position: Callable[[], int | None], size: int | None) -> None:
@@ -235,8 +247,9 @@ def _read(backend: Any, lines: Iterable[bytes | str], stage: Staging, report: Im
         if kind == "customer":
             d = rec.__dict__
             number = number_of(d["number"])
-            if not number:
-                fail(lineno, "number: must not be empty")
+            if not number or len(number) > 32:
+                fail(lineno, "number: must not be empty" if not number else
+                     "number: at most 32 characters (after normalisation)")
                 continue
             company = d["company"] or None
             last_name = d["last_name"] or None
@@ -251,12 +264,16 @@ def _read(backend: Any, lines: Iterable[bytes | str], stage: Staging, report: Im
                 born.isoformat() if iso and born is not None else born,
                 d["street"] or None, d["postal_code"] or None, d["city"] or None, d["country"],
                 d["phone"] or None, d["mobile"] or None, d["email"], d["iban"], d["bic"],
-                fold(company if ctype == "company" and company else last_name or company)
+                # a search key: folding may lengthen a name (ß -> ss), the column holds 200
+                fold(company if ctype == "company" and company else last_name or company)[:200]
                 or None,
             ))
             if len(customers) >= FLUSH:
                 stage.add("customer", customers)
                 customers.clear()
+            continue
+        if kind != "product" and (too_long := _too_long(rec, number_of)):
+            fail(lineno, too_long)
             continue
         if kind == "activation_code":
             code = normalize_code(rec.code)
