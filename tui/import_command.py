@@ -19,6 +19,8 @@ _PHASE = {"hashing": "hashing customer passwords (argon2id)",
 
 
 def _duration(seconds: float) -> str:
+    if seconds < 10:
+        return f"{seconds:.1f} s"
     seconds = int(seconds + 0.5)
     if seconds < 60:
         return f"{seconds} s"
@@ -148,7 +150,8 @@ def _report(report: ImportReport, *, quiet: bool) -> int:
     for line in report.details():
         print("  " + line)
     rate = report.lines / max(report.seconds, 1e-9)
-    timing = f"{report.lines:,} lines in {_duration(report.seconds)} ({rate:,.0f} lines/s)"
+    timing = (f"{report.lines:,} line{'' if report.lines == 1 else 's'} in "
+              f"{_duration(report.seconds)} ({rate:,.0f} lines/s)")
     if report.passwords_hashed:
         timing += f"; {report.passwords_hashed:,} passwords hashed"
     print(timing)
