@@ -277,3 +277,44 @@ def test_interrupted_write_leaves_the_previous_data(backend, tmp_path, how: str)
             assert conn.execute(text(
                 "SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction' "
                 "AND datname = current_database()")).scalar() == 0
+
+
+def test_reading_a_file_blocks_no_other_writer(backend) -> None:
+    """The staging tables are the import's own: while it reads (on SQLite: before its single
+    write transaction), the portal goes on writing."""
+    from services import audit
+
+    written = []
+
+    def progress(event: Progress) -> None:
+        if event.phase == "reading" and not written:
+            with backend.transaction() as s:  # would wait for the busy timeout, then fail
+                audit.record(s, "portal.write", now=backend.now())
+            written.append(event.lines)
+
+    assert import_lines(backend, records(9000), progress=progress).ok
+    assert written == [8192]
+    assert count(backend, AuditEvent) == 2 and count(backend, Customer) == 9000
+
+
+def test_progress_displays_show_each_phase() -> None:
+    import io
+
+    from tui.import_command import BarProgress, PlainProgress
+
+    events = [Progress("reading", 100, 1000, 8192), Progress("reading", 1000, 1000, 9000),
+              Progress("hashing", 0, None, 9000), Progress("checking", lines=9000),
+              Progress("writing", 0, 9000, 9000, "customer"),
+              Progress("writing", 9000, 9000, 9000, "customer"),
+              Progress("writing", 0, 1, 9000, "activation_code")]
+    for display in (PlainProgress, BarProgress):
+        out = io.StringIO()
+        shown = display(out, "records.jsonl")
+        for event in events:
+            shown(event)
+        shown.close()
+        text = out.getvalue()
+        for needle in ("reading records.jsonl", "hashing customer passwords",
+                       "checking duplicates", "writing 9,000 customers",
+                       "writing 1 activation code"):
+            assert needle in text, (display.__name__, needle, text)
