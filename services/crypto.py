@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import os
 import re
@@ -60,8 +59,9 @@ class Digester:
         self._key = key
 
     def digest(self, purpose: str, value: str) -> str:
-        mac = hmac.new(self._key, purpose.encode() + b"\x00" + value.encode(), hashlib.sha256)
-        return mac.hexdigest()
+        # the one-shot C path of hmac: same digest as hmac.new(...).hexdigest(), faster in bulk
+        return hmac.digest(self._key, purpose.encode() + b"\x00" + value.encode(),
+                           "sha256").hex()
 
     @staticmethod
     def same(a: str, b: str) -> bool:

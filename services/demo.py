@@ -1,9 +1,9 @@
 """The demo data set: everything a newcomer needs to try each flow of the five guides.
 
 ``load_demo(backend)`` writes the back-office records through the importer's own code path
-(``validate_lines`` + ``write_plan``) and adds the portal side (demo accounts, one customer
-number already linked, the organisation's super admin) in the same transaction. Running it
-again updates the records; nothing is duplicated. ``SHOW_TEXT`` is what ``kiosk demo --show``
+(``import_lines`` in the caller's transaction) and adds the portal side (demo accounts, one
+customer number already linked, the organisation's super admin) in the same transaction.
+Running it again updates the records; nothing is duplicated. ``SHOW_TEXT`` is what ``kiosk demo --show``
 prints: accounts and passwords, customer numbers and codes, contracts, keys, merge pairs.
 """
 
@@ -20,7 +20,7 @@ from sqlalchemy import or_, select, update
 from db.models import Account, Consent, Customer, CustomerLink, LicenceKey, Membership, Product
 from services import audit
 from services.crypto import CODE_ALPHABET, normalize_key
-from services.importer import KINDS, validate_lines, write_plan
+from services.importer import KINDS, import_lines
 from services.normalize import email_key, username_key
 
 # --------------------------------------------------------------------------- the data
@@ -266,14 +266,14 @@ def _pending_applicant(db: Any, organisation_id: int, now: dt.datetime,
 
 def load_demo(backend: Any) -> DemoReport:
     """Load (or refresh) the demo data set in one transaction; safe to run again."""
-    plan = validate_lines(backend, demo_lines())
-    if plan.errors:  # pragma: no cover - the demo data is checked by the tests
-        raise RuntimeError("demo data invalid: " + "; ".join(map(str, plan.errors)))
     report = DemoReport()
     now = backend.now()
     with backend.transaction() as db:
         accounts = {spec[1]: _upsert_account(db, backend, spec, now, report) for spec in ACCOUNTS}
-        report.counts = write_plan(backend, db, plan)
+        imported = import_lines(backend, demo_lines(), session=db)
+        if imported.errors:  # pragma: no cover - the demo data is checked by the tests
+            raise RuntimeError("demo data invalid: " + "; ".join(map(str, imported.errors)))
+        report.counts = imported.counts
         for sku, text in INSTRUCTIONS.items():
             db.execute(update(Product).where(Product.sku == sku).values(
                 instructions=text, withdrawn=sku == WITHDRAWN_SKU))

@@ -37,7 +37,9 @@ def _parser() -> argparse.ArgumentParser:
     dbsub.add_parser("status", parents=[common], help="show the schema revision")
 
     imp = sub.add_parser("import", parents=[common], help="load back-office records (JSON Lines)")
-    imp.add_argument("file", type=Path)
+    imp.add_argument("file", metavar="FILE|-", help="JSON Lines, .jsonl.gz, or - for stdin")
+    imp.add_argument("--dry-run", action="store_true", help="check the whole file, write nothing")
+    imp.add_argument("--quiet", action="store_true", help="no progress and no summary")
 
     demo = sub.add_parser("demo", parents=[common], help="load the demo data set")
     demo.add_argument("--show", action="store_true", help="print what a newcomer needs")
@@ -106,18 +108,11 @@ def _cmd_db(args: argparse.Namespace) -> int:
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
-    if not args.file.is_file():
+    if args.file != "-" and not Path(args.file).is_file():
         raise CliError(f"The file {args.file} does not exist or cannot be read.")
-    from services.importer import import_file
+    from tui.import_command import run
 
-    report = import_file(_backend(args), args.file)
-    for line in report.errors:
-        print(f"line {line.line}: {line.reason}", file=sys.stderr)
-    if report.errors:
-        print(f"{len(report.errors)} line(s) rejected; nothing was imported.", file=sys.stderr)
-        return 1
-    print(report.summary())
-    return 0
+    return run(_backend(args), args.file, dry_run=args.dry_run, quiet=args.quiet)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

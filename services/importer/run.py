@@ -1,0 +1,313 @@
+"""The import itself: read and validate line by line into staging tables, check what spans
+lines in the database, merge in one transaction (see ``services.importer`` for the design)."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import psycopg
+from sqlalchemy import Connection, insert
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from db.models import AuditEvent, Customer
+from db.staging import ORDER, UNIQUE, Staging, bind_value, open_staging
+from services import normalize
+from services.crypto import normalize_code, normalize_key
+from services.errors import DomainError
+from services.importer.hashing import PasswordJobs, profile_of
+from services.importer.lines import parse
+from services.importer.report import MAX_ERRORS, ImportReport, KindChanges, LineError
+
+
+class ImportFailed(DomainError):
+    """The database refused the import; the sentence never contains a row's values."""
+
+
+FLUSH = 5000  # staged rows per kind kept in memory before they go to the database
+PROGRESS_EVERY = 8192  # lines
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One step of a running import, for a progress display.
+
+    ``phase``: ``reading`` (``done`` = bytes of the input, ``total`` = its size or None),
+    ``checking``, ``hashing`` (``done`` = passwords hashed), ``writing`` (``kind`` and
+    ``done`` / ``total`` rows).
+    """
+
+    phase: str
+    done: int = 0
+    total: int | None = None
+    lines: int = 0
+    kind: str | None = None
+
+
+ProgressFn = Callable[[Progress], None]
+
+
+def run_import(
+    backend: Any,
+    lines: Iterable[bytes | str],
+    *,
+    dry_run: bool = False,
+    progress: ProgressFn | None = None,
+    source: str | None = None,
+    position: Callable[[], int | None] | None = None,
+    size: int | None = None,
+    session: Session | None = None,
+) -> ImportReport:
+    """Import ``lines`` (UTF-8 bytes or str, without line ends) all or nothing.
+
+    With ``session`` the rows are written in the caller's transaction (the demo data);
+    else the import runs its own transactions and records an audit event.
+    """
+    started = time.perf_counter()
+    report = ImportReport(dry_run=dry_run)
+    own = session is None
+    if session is not None:
+        session.flush()
+    connection: Connection = backend.engine.connect() if own else session.connection()
+    stage = open_staging(connection, own_transaction=own)
+    jobs: PasswordJobs | None = None
+    try:
+        stage.create()
+        if not dry_run:
+            jobs = PasswordJobs(profile_of(backend.hasher), stage.existing_password_hashes,
+                                stage.add_passwords)
+        _read(backend, lines, stage, report, jobs, progress, position or (lambda: None), size)
+        if jobs is not None:
+            if report.error_count:
+                jobs.close()  # the file is refused: no point in hashing the rest
+            else:
+                if jobs.pending or jobs.inflight:
+                    _tell(progress, Progress("hashing", jobs.done, lines=report.lines))
+                jobs.finish()
+            report.passwords_hashed = jobs.done
+        if progress:
+            _tell(progress, Progress("checking", lines=report.lines))
+        stage.index()
+        for kind in ORDER:
+            rows, total = stage.duplicates(kind, MAX_ERRORS)
+            report.add_errors([_duplicate(kind, row) for row in rows], total)
+        if not report.error_count and not dry_run:
+            stage.begin_write()
+        for kind in ORDER:
+            rows, total = stage.missing(kind, MAX_ERRORS)
+            what = "product sku" if kind == "licence_key" else "customer number"
+            report.add_errors([LineError(line, f"unknown {what} {value}")
+                               for line, value in rows], total)
+        report.counts = dict(stage.staged)
+        if report.error_count or dry_run:
+            report.counts = report.counts if not report.error_count else dict.fromkeys(ORDER, 0)
+            stage.rollback()
+            return report
+        _merge(backend, connection, stage, report, progress)
+        if own:
+            connection.execute(insert(AuditEvent.__table__), [{
+                "at": backend.now(), "event": "import", "outcome": "ok",
+                "details": {"counts": dict(report.counts), "lines": report.lines,
+                            **({"source": source} if source else {})},
+            }])
+        stage.commit()
+        return report
+    except BaseException as exc:
+        if jobs is not None:
+            jobs.close()
+        try:
+            stage.rollback()
+        except (sqlite3.Error, psycopg.Error, SQLAlchemyError):
+            pass  # the connection is gone: the server or the file dropped the transaction
+        if isinstance(exc, sqlite3.Error | psycopg.Error | SQLAlchemyError):
+            raise ImportFailed("The database refused the import ({reason}); nothing was "
+                               "imported.", params={"reason": _db_reason(exc)}) from None
+        raise
+    finally:
+        try:
+            stage.close()
+        finally:
+            if own:
+                connection.close()
+            report.seconds = time.perf_counter() - started
+
+
+def _db_reason(exc: BaseException) -> str:
+    """What went wrong, without the statement or its parameters (a row's values)."""
+    if isinstance(exc, SQLAlchemyError) and getattr(exc, "orig", None) is not None:
+        exc = exc.orig  # type: ignore[attr-defined]
+    if isinstance(exc, sqlite3.OperationalError):
+        return str(exc)  # "database is locked", "disk I/O error": no values in them
+    if isinstance(exc, psycopg.Error) and exc.sqlstate:
+        return f"{type(exc).__name__}, SQLSTATE {exc.sqlstate}"
+    return type(exc).__name__
+
+
+def _tell(progress: ProgressFn | None, event: Progress) -> None:
+    if progress is not None:
+        progress(event)
+
+
+def _duplicate(kind: str, row: tuple[Any, ...]) -> LineError:
+    line, *key, first = row
+    what = {
+        "customer": f"customer {key[0]}", "product": f"product {key[0]}",
+        "activation_code": f"this activation code for customer {key[0]}",
+        "contract": f"contract {key[0]}", "licence_key": "this licence key",
+        "membership": f"membership of {key[-1]} in {key[0]}" if len(key) == 2 else "",
+    }[kind]
+    assert len(key) == len(UNIQUE[kind])
+    return LineError(line, f"{what} appears twice in the file (first on line {first})")
+
+
+def _merge(backend: Any, connection: Connection, stage: Staging, report: ImportReport,
+           progress: ProgressFn | None) -> None:
+    now = bind_value(connection, Customer.__table__, "created_at", backend.now())
+    for kind in ORDER:
+        total = stage.staged[kind]
+        if not total:
+            continue
+        if progress:
+            progress(Progress("writing", 0, total, report.lines, kind))
+
+        def step(done: int, kind: str = kind, total: int = total) -> None:
+            if progress:
+                progress(Progress("writing", done, total, report.lines, kind))
+
+        merged = stage.merge(kind, now, step)
+        report.changes[kind] = KindChanges(merged.inserted, merged.updated, merged.unchanged)
+
+
+# identifier fields and the length their column holds once normalised (NFKC may lengthen)
+_LIMITS = {"customer_number": 32, "number": 40, "abo_number": 40}
+
+
+def _too_long(rec: Any, number_of: Callable[[str], str]) -> str | None:
+    for name, limit in _LIMITS.items():
+        value = getattr(rec, name, None)
+        if value and not value.isascii() and len(number_of(value)) > limit:
+            return f"{name}: at most {limit} characters (after normalisation)"
+    return None
+
+
+def _read(backend: Any, lines: Iterable[bytes | str], stage: Staging, report: ImportReport,
+          jobs: PasswordJobs | None, progress: ProgressFn | None,
+          position: Callable[[], int | None], size: int | None) -> None:
+    """Validate line by line; valid rows go to the staging tables in batches."""
+    errors = report.errors
+    digest = backend.digester.digest
+    slow_number = normalize.customer_number
+
+    def number_of(value: str) -> str:
+        # ASCII letters and digits are already canonical apart from the case
+        return value.upper() if value.isascii() and value.isalnum() else slow_number(value)
+
+    email_key = normalize.email_key
+    fold = lru_cache(maxsize=65536)(normalize.fold_name)
+    iso = stage.iso_dates
+    buffers: dict[str, list[tuple[Any, ...]]] = {kind: [] for kind in ORDER}
+    customers, products, codes = buffers["customer"], buffers["product"], buffers[
+        "activation_code"]
+    contracts, keys, members = buffers["contract"], buffers["licence_key"], buffers["membership"]
+
+    def date(value: Any) -> Any:
+        return value.isoformat() if iso and value is not None else value
+
+    def fail(line: int, reason: str) -> None:
+        report.error_count += 1
+        if len(errors) < MAX_ERRORS:
+            errors.append(LineError(line, reason))
+
+    def flush() -> None:
+        for kind, rows in buffers.items():
+            if rows:
+                stage.add(kind, rows)
+                rows.clear()
+
+    lineno = 0
+    for lineno, raw in enumerate(lines, 1):  # noqa: B007 - lineno used after the loop
+        if lineno % PROGRESS_EVERY == 0:
+            if progress:
+                progress(Progress("reading", position() or 0, size, lineno))
+        if isinstance(raw, str):
+            raw = raw.encode("utf-8", "surrogatepass")
+        raw = raw.rstrip(b"\r\n")
+        if not raw or raw.isspace():
+            continue
+        rec, reason = parse(raw)
+        if reason is not None:
+            fail(lineno, reason)
+            continue
+        kind = rec.kind
+        if kind == "customer":
+            d = rec.__dict__
+            number = number_of(d["number"])
+            if not number or len(number) > 32:
+                fail(lineno, "number: must not be empty" if not number else
+                     "number: at most 32 characters (after normalisation)")
+                continue
+            company = d["company"] or None
+            last_name = d["last_name"] or None
+            ctype = d["type"]
+            password = d["password"]
+            if password and jobs is not None and not report.error_count:
+                jobs.add(number, password)
+            born = d["birth_date"]
+            customers.append((
+                lineno, number, ctype, company, d["salutation"] or None,
+                d["first_name"] or None, last_name,
+                born.isoformat() if iso and born is not None else born,
+                d["street"] or None, d["postal_code"] or None, d["city"] or None, d["country"],
+                d["phone"] or None, d["mobile"] or None, d["email"], d["iban"], d["bic"],
+                # a search key: folding may lengthen a name (ß -> ss), the column holds 200
+                fold(company if ctype == "company" and company else last_name or company)[:200]
+                or None,
+            ))
+            if len(customers) >= FLUSH:
+                stage.add("customer", customers)
+                customers.clear()
+            continue
+        if kind != "product" and (too_long := _too_long(rec, number_of)):
+            fail(lineno, too_long)
+            continue
+        if kind == "activation_code":
+            code = normalize_code(rec.code)
+            if len(code) < 4:
+                fail(lineno, "code: too short")
+                continue
+            rows = codes
+            rows.append((lineno, number_of(rec.customer_number), digest("activation", code),
+                         date(rec.valid_until)))
+        elif kind == "product":
+            rows = products
+            rows.append((lineno, rec.sku, rec.name, rec.type, rec.access_url or None))
+        elif kind == "contract":
+            rows = contracts
+            rows.append((
+                lineno, number_of(rec.number), number_of(rec.customer_number),
+                number_of(rec.abo_number) if rec.abo_number else None, rec.product or None,
+                date(rec.valid_from), date(rec.valid_to), rec.status,
+            ))
+        elif kind == "licence_key":
+            key = normalize_key(rec.key)
+            if len(key) < 4:
+                fail(lineno, "key: too short")
+                continue
+            rows = keys
+            rows.append((lineno, digest("licence", key), rec.sku, date(rec.valid_until)))
+        else:  # membership
+            rows = members
+            rows.append((lineno, number_of(rec.customer_number), email_key(rec.email),
+                         rec.role))
+        if len(rows) >= FLUSH:
+            stage.add(kind, rows)
+            rows.clear()
+    flush()
+    report.lines = lineno
+    if progress:
+        progress(Progress("reading", position() or size or 0, size, lineno))
