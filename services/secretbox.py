@@ -6,7 +6,7 @@ AES-256-GCM from a maintained implementation, never a cipher of our own:
 Both write the same format — ``v1`` + 12-byte random nonce + ciphertext + 16-byte tag,
 base64url — so switching between them needs no migration. The key is derived from the
 installation secret (``KIOSK_SECRET_KEY`` / ``secret.key``) with HMAC-SHA256 and a purpose
-label; the associated data binds a ciphertext to its row (e.g. the account id), so a
+label by the caller; the associated data binds a ciphertext to its row (e.g. the account id), so a
 ciphertext copied to another row does not decrypt.
 """
 
@@ -15,8 +15,6 @@ from __future__ import annotations
 import base64
 import ctypes
 import ctypes.util
-import hashlib
-import hmac
 import secrets
 from functools import cache
 from typing import Any
@@ -30,12 +28,6 @@ _SET_IVLEN, _GET_TAG, _SET_TAG = 0x9, 0x10, 0x11
 
 class DecryptionFailed(ValueError):
     """The ciphertext was altered, belongs to another row, or the key is not the one used."""
-
-
-def derive_key(installation_key: bytes, purpose: str) -> bytes:
-    """A 256-bit key for one purpose, derived from the installation secret."""
-    return hmac.new(installation_key, b"kundenkiosk-aead\x00" + purpose.encode(),
-                    hashlib.sha256).digest()
 
 
 @cache
@@ -143,10 +135,13 @@ def open_raw(key: bytes, nonce: bytes, sealed: bytes, aad: bytes) -> bytes:
 
 
 class SecretBox:
-    """Seal and open short secrets with one derived key (see the module doc)."""
+    """Seal and open short secrets with one 256-bit key (derived by the caller from the
+    installation secret, e.g. with the installation's ``Digester``)."""
 
-    def __init__(self, installation_key: bytes, purpose: str) -> None:
-        self._key = derive_key(installation_key, purpose)
+    def __init__(self, key: bytes) -> None:
+        if len(key) != 32:
+            raise ValueError("AES-256-GCM needs a 32-byte key")
+        self._key = key
 
     def seal(self, plaintext: str, aad: str) -> str:
         nonce = secrets.token_bytes(NONCE)
@@ -164,4 +159,4 @@ class SecretBox:
         return open_raw(self._key, body[:NONCE], body[NONCE:], aad.encode()).decode()
 
 
-__all__ = ["DecryptionFailed", "SecretBox", "derive_key", "open_raw", "seal_raw"]
+__all__ = ["DecryptionFailed", "SecretBox", "open_raw", "seal_raw"]
