@@ -307,3 +307,64 @@ def test_no_secret_in_the_database_or_the_audit_log(backend, clock):
         dumped = _pg_dump(backend.database_url)
         assert "second_factor" in dumped and sealed in dumped  # the dump has the table
         assert secret not in dumped and not any(c in dumped for c in codes)
+
+
+# --------------------------------------------------------------------------- processes
+
+
+def _complete_worker(url: str, home: str, barrier, token: str, code_text: str,
+                     terminal: str) -> str:
+    from pathlib import Path
+
+    from services.backend import Backend
+    from services.config import Settings
+    from services.errors import DomainError
+
+    backend = Backend(Settings(home=Path(home), terminal_id=terminal),  # type: ignore[call-arg]
+                      database_url=url)
+    try:
+        barrier.wait(timeout=60)
+        try:
+            second_factor.complete_login(backend, token, code_text,
+                                         Caller(terminal_id=terminal))
+            return "ok"
+        except DomainError as exc:
+            return type(exc).__name__
+        except Exception as exc:  # noqa: BLE001 - reported to the test, which fails on it
+            return f"crash {exc!r}"
+    finally:
+        backend.dispose()
+
+
+def test_two_processes_with_the_same_code_one_wins(backend):
+    """Two terminals (processes) submit the same code for the same agent at one moment,
+    released at a barrier: exactly one login is completed, the other is refused."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from services.backend import Backend
+
+    real = Backend(backend.settings, database_url=backend.database_url,
+                   hasher=backend.hasher)  # the real clock: the workers use it too
+    try:
+        agents.create_agent(real, "desk.anna", "agent", PW)
+        pending = accounts.login_agent(real, "desk.anna", PW, CALLER)
+        second_factor.begin_enrolment(real, pending.token, secret=SECRET)
+        second_factor.confirm_enrolment(real, pending.token, code(SECRET, real, -30), CALLER)
+        tokens = [accounts.login_agent(real, "desk.anna", PW, CALLER).token for _ in range(2)]
+        shared = code(SECRET, real, 30)  # a step after the enrolment's, valid for a minute
+        context = multiprocessing.get_context("spawn")
+        with context.Manager() as manager, ProcessPoolExecutor(
+                max_workers=2, mp_context=context) as pool:
+            barrier = manager.Barrier(2)
+            futures = [pool.submit(_complete_worker, real.database_url,
+                                   str(real.settings.home), barrier, token, shared,
+                                   f"desk-{n}") for n, token in enumerate(tokens)]
+            results = sorted(f.result(timeout=120) for f in futures)
+        assert results == ["AuthFailed", "ok"], results
+        with real.transaction() as db:
+            full = db.scalars(select(Session).where(Session.second_factor.is_(None),
+                                                    Session.ended_at.is_(None))).all()
+        assert len(full) == 2  # the enrolment's session and the one winner
+    finally:
+        real.dispose()
