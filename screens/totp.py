@@ -74,7 +74,7 @@ def _expired(screen: Any, error: DomainError) -> bool:
 class TotpEnrolScreen(KioskScreen):
     """Set up the authenticator app; ``then(EnrolmentDone)`` after the recovery codes."""
 
-    HELP_ARTICLE = "second_factor"
+    HELP_ARTICLE = "second-factor"
     CSS_PATH = "forms.tcss"
     DEFAULT_CSS = """
     TotpEnrolScreen #totp-enrol-layout { height: auto; }
@@ -159,7 +159,7 @@ class TotpEnrolScreen(KioskScreen):
 class RecoveryCodesScreen(KioskScreen):
     """The ten recovery codes, once; "Weiter" calls ``then()``."""
 
-    HELP_ARTICLE = "second_factor"
+    HELP_ARTICLE = "second-factor"
     CSS_PATH = "forms.tcss"
     DEFAULT_CSS = """
     RecoveryCodesScreen #totp-recovery-codes { text-style: bold; margin: 1 2; height: auto; }
@@ -218,7 +218,7 @@ class RecoveryCodesScreen(KioskScreen):
 class TotpCodeScreen(KioskScreen):
     """The login's second step; ``then(LoginDone)`` when the code was right."""
 
-    HELP_ARTICLE = "second_factor"
+    HELP_ARTICLE = "lost-phone"
     CSS_PATH = "forms.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", N_("Cancel"), id="cancel"),
