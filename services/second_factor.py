@@ -218,7 +218,7 @@ def _use_step(db: DbSession, factor_id: int, step: int) -> bool:
     result = db.execute(update(SecondFactor).where(
         SecondFactor.id == factor_id,
         or_(SecondFactor.last_step.is_(None), SecondFactor.last_step < step),
-    ).values(last_step=step))
+    ).values(last_step=step).execution_options(synchronize_session=False))
     return result.rowcount == 1
 
 
@@ -273,7 +273,7 @@ def _use_recovery(db: DbSession, backend: Backend, account_id: int, code: str) -
     result = db.execute(update(RecoveryCode).where(
         RecoveryCode.account_id == account_id, RecoveryCode.used_at.is_(None),
         RecoveryCode.code_digest == _recovery_digest(backend, account_id, cleaned),
-    ).values(used_at=backend.now()))
+    ).values(used_at=backend.now()).execution_options(synchronize_session=False))
     return result.rowcount == 1
 
 
@@ -309,21 +309,27 @@ def open_decoy(db: DbSession, backend: Backend, account: Account | None,
 
 
 def _pending(db: DbSession, backend: Backend, token: str | None, states: tuple[str, ...]
-             ) -> tuple[Session, Account | None]:
-    row = None
+             ) -> tuple[Session, Account | None, SecondFactor | None]:
+    """The pending login, its account and its confirmed factor: one round trip."""
+    found = None
     if token:
-        row = db.scalars(select(Session).where(
-            Session.token_digest == sessions.digest(backend, token))
-            .execution_options(populate_existing=True)).first()
+        found = db.execute(
+            select(Session, Account, SecondFactor)
+            .outerjoin(Account, Account.id == Session.account_id)
+            .outerjoin(SecondFactor, (SecondFactor.account_id == Session.account_id)
+                       & SecondFactor.confirmed_at.is_not(None))
+            .where(Session.token_digest == sessions.digest(backend, token))
+        ).first()
     now = backend.now()
+    row = found[0] if found is not None else None
     if (row is None or row.ended_at is not None or row.second_factor not in states
             or now >= row.created_at + PENDING_VALID):
         raise sessions.SessionExpired(sessions.MSG_EXPIRED, params={"reason": "missing"})
-    account = db.get(Account, row.account_id) if row.account_id is not None else None
+    _row, account, factor = found  # type: ignore[misc]
     if row.second_factor != DECOY and (account is None
                                        or account.status in ("locked", "disabled")):
         raise sessions.SessionExpired(sessions.MSG_EXPIRED, params={"reason": "account"})
-    return row, account
+    return row, account, factor
 
 
 def _finish(row: Session, now: dt.datetime) -> None:
@@ -349,7 +355,7 @@ def complete_login(backend: Backend, token: str | None, code: str, caller: Calle
     now = backend.now()
     terminal = (caller.terminal_id or "unknown")[:128]
     with backend.transaction() as db:
-        row, account = _pending(db, backend, token, (CODE, DECOY))
+        row, account, factor = _pending(db, backend, token, (CODE, DECOY))
         key = f"a{account.id}" if account is not None else None
         checks = [("login", "terminal", terminal, throttle.LOGIN_TERMINAL)]
         if key:
@@ -372,7 +378,6 @@ def complete_login(backend: Backend, token: str | None, code: str, caller: Calle
         if not state.allowed(now):
             raise Throttled(throttle.MSG_WAIT, fields={field: throttle.MSG_WAIT},
                             params={"seconds": state.wait_seconds(now)})
-        factor = _factor(db, account.id)
         if factor is None:  # reset meanwhile
             row.ended_at, row.ended_reason = now, "second_factor_reset"
             db.commit()
@@ -395,7 +400,8 @@ def complete_login(backend: Backend, token: str | None, code: str, caller: Calle
                 sessions.end_all(db, account.id, "locked", now)
             db.commit()
             raise failed
-        throttle.reset(db, "login", "account", key or "")
+        if state.failures:
+            throttle.reset(db, "login", "account", key or "")
         _finish(row, now)
         left = None
         message = None
@@ -423,7 +429,7 @@ def _enrolling_session(db: DbSession, backend: Backend, token: str | None
     digest = sessions.digest(backend, token or "")
     row = db.scalars(select(Session).where(Session.token_digest == digest)).first()
     if row is not None and row.second_factor == ENROL:
-        pending, account = _pending(db, backend, token, (ENROL,))
+        pending, account, _factor_row = _pending(db, backend, token, (ENROL,))
         assert account is not None
         return pending, account
     return sessions.live_recent(db, backend, token)
