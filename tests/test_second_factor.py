@@ -368,3 +368,54 @@ def test_two_processes_with_the_same_code_one_wins(backend):
         assert len(full) == 2  # the enrolment's session and the one winner
     finally:
         real.dispose()
+
+
+def test_cli_reset_2fa(backend, capsys):
+    """``kiosk agent reset-2fa NAME`` prints what it did; an unknown name is one sentence and a
+    non-zero exit."""
+    from tui.cli import main
+
+    enrolled_agent(backend, "desk.chefin", "supervisor")
+    env_home = str(backend.settings.home)
+    import os
+
+    old = os.environ.get("KIOSK_HOME")
+    os.environ["KIOSK_HOME"] = env_home  # the same secret key as the test backend
+    try:
+        assert main(["agent", "reset-2fa", "desk.chefin", "--db", backend.database_url]) == 0
+        assert "desk.chefin" in capsys.readouterr().out
+        assert main(["agent", "reset-2fa", "desk.niemand", "--db", backend.database_url]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("kiosk:") and len(err.splitlines()) == 1
+    finally:
+        if old is None:
+            os.environ.pop("KIOSK_HOME", None)
+        else:
+            os.environ["KIOSK_HOME"] = old
+    assert accounts.login_agent(backend, "desk.chefin", PW, CALLER).second_factor == "enrol"
+
+
+def test_any_typed_code_is_a_clear_answer(backend):
+    """Free text in the code field (property test): never a crash, only the neutral refusal
+    or "please enter the code" — and never a login."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from services.errors import DomainError
+
+    secret, _codes, _ = enrolled_agent(backend)
+    pending = accounts.login_agent(backend, "desk.anna", PW, CALLER)
+    right = {code(secret, backend, s) for s in (-30, 0, 30)}
+
+    @settings(max_examples=60, deadline=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(st.text(max_size=40), st.booleans())
+    def typed(value: str, recovery: bool) -> None:
+        if value.strip() in right:
+            return
+        with pytest.raises(DomainError) as refused:
+            second_factor.complete_login(backend, pending.token, value, CALLER,
+                                         recovery=recovery)
+        assert isinstance(refused.value, (AuthFailed, ValidationFailed, Throttled))
+
+    typed()

@@ -28,6 +28,7 @@ from services.demo import load_demo
 
 SIZE = (110, 40)
 AGENT_PW = "Schreibtisch-Kaffee-Leuchte-77"
+SUPER_PW = "Aktenschrank-Morgen-Fenster-88"
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 
 
@@ -158,6 +159,51 @@ async def test_the_idle_wipe_ends_the_code_step(sqlite_backend):
             Session.second_factor == "code")).all()
     assert ended and all(ended)
     assert enrolment.secret == SECRET
+
+
+async def test_supervisor_resets_an_agent_from_the_palette(sqlite_backend, clock):
+    from pilot import agent_login, palette_hits
+
+    from screens.backoffice.dialogs import ConfirmDialog, InputDialog
+
+    create_agent(sqlite_backend, "desk_agent", "agent", AGENT_PW)
+    agent_login(sqlite_backend, "desk_agent", AGENT_PW)
+    create_agent(sqlite_backend, "desk_chefin", "supervisor", SUPER_PW)
+    boss = agent_login(sqlite_backend, "desk_chefin", SUPER_PW)
+    app = app_for(sqlite_backend)
+    async with app.run_test(size=SIZE) as pilot:
+        app.set_session(boss.token)
+        await app.push_screen(DeskScreen(boss.display_name, boss.kind))
+        await settle(pilot)
+        await pilot.press("ctrl+p")
+        await settle(pilot)
+        for ch in "Zweiten Faktor":
+            await pilot.press(ch)
+        assert await palette_hits(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, InputDialog)
+        app.screen.query_one("#reset2fa-name").value = "desk_chefin"  # their own: refused
+        await pilot.click("#reset2fa-name-submit")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmDialog)
+        await pilot.click("#confirm-yes")
+        await settle(pilot)
+        assert isinstance(app.screen, DeskScreen)
+        assert any("eigenen" in str(n.message) for n in app._notifications)
+        assert accounts.login_agent(sqlite_backend, "desk_agent", AGENT_PW,
+                                    Caller()).second_factor == "code"
+        await app.run_action("screen.reset_2fa")
+        await settle(pilot)
+        app.screen.query_one("#reset2fa-name").value = "desk_agent"
+        await pilot.click("#reset2fa-name-submit")
+        await settle(pilot)
+        assert "desk_agent" in text(app, "#confirm-question")
+        await pilot.click("#confirm-yes")
+        await settle(pilot)
+        assert any("wurde zurückgesetzt" in str(n.message) for n in app._notifications)
+    assert accounts.login_agent(sqlite_backend, "desk_agent", AGENT_PW,
+                                Caller()).second_factor == "enrol"
 
 
 # --------------------------------------------------------------------------- snapshots
