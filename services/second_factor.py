@@ -32,14 +32,15 @@ import datetime as dt
 import hmac
 import re
 import secrets
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import pyotp
 from pydantic import BaseModel
-from sqlalchemy import bindparam, delete, func, or_, select, update
+from sqlalchemy import String, and_, bindparam, cast, delete, func, literal, or_, select, update
 from sqlalchemy.orm import Session as DbSession
+from sqlalchemy.orm import aliased
 
-from db.models import Account, Membership, RecoveryCode, SecondFactor, Session
+from db.models import Account, Membership, RecoveryCode, SecondFactor, Session, Throttle
 from services import audit, sessions, throttle
 from services.crypto import CODE_ALPHABET, normalize_code
 from services.errors import (
@@ -218,11 +219,20 @@ _USE_STEP = update(SecondFactor).where(
     SecondFactor.id == bindparam("factor_id"),
     or_(SecondFactor.last_step.is_(None), SecondFactor.last_step < bindparam("step")),
 ).values(last_step=bindparam("step")).execution_options(synchronize_session=False)
+_ACCOUNT_COUNTER, _TERMINAL_COUNTER = aliased(Throttle), aliased(Throttle)
+#: The pending session, its account, its confirmed factor and the two login counters
+#: (``("login", "account", "a<id>")`` and the terminal's): one round trip.
 _PENDING = (
-    select(Session, Account, SecondFactor)
+    select(Session, Account, SecondFactor, _ACCOUNT_COUNTER, _TERMINAL_COUNTER)
     .outerjoin(Account, Account.id == Session.account_id)
     .outerjoin(SecondFactor, (SecondFactor.account_id == Session.account_id)
                & SecondFactor.confirmed_at.is_not(None))
+    .outerjoin(_ACCOUNT_COUNTER, and_(
+        _ACCOUNT_COUNTER.action == "login", _ACCOUNT_COUNTER.scope == "account",
+        _ACCOUNT_COUNTER.key == literal("a") + cast(Session.account_id, String)))
+    .outerjoin(_TERMINAL_COUNTER, and_(
+        _TERMINAL_COUNTER.action == "login", _TERMINAL_COUNTER.scope == "terminal",
+        _TERMINAL_COUNTER.key == bindparam("terminal")))
     .where(Session.token_digest == bindparam("digest"))
 )
 _FINISH = update(Session).where(Session.id == bindparam("session_id")).values(
@@ -240,15 +250,21 @@ def _check_totp(db: DbSession, backend: Backend, factor: SecondFactor, code: str
     return step is not None and _use_step(db, factor.id, step)
 
 
+_FACTOR = select(SecondFactor).where(SecondFactor.account_id == bindparam("account_id")
+                                     ).execution_options(populate_existing=True)
+_HAS_FACTOR = select(SecondFactor.id).where(SecondFactor.account_id == bindparam("account_id"),
+                                            SecondFactor.confirmed_at.is_not(None))
+
+
 def _factor(db: DbSession, account_id: int, *, confirmed: bool = True) -> SecondFactor | None:
-    query = select(SecondFactor).where(SecondFactor.account_id == account_id)
-    if confirmed:
-        query = query.where(SecondFactor.confirmed_at.is_not(None))
-    return db.scalars(query.execution_options(populate_existing=True)).first()
+    factor = db.scalars(_FACTOR, {"account_id": account_id}).first()
+    return factor if factor is None or not confirmed or factor.confirmed_at else None
 
 
 def has_factor(db: DbSession, account_id: int) -> bool:
-    return _factor(db, account_id) is not None
+    """Whether the account has a confirmed factor (the password step asks this at every
+    login: one prepared statement)."""
+    return db.scalar(_HAS_FACTOR, {"account_id": account_id}) is not None
 
 
 def _recovery_digest(backend: Backend, account_id: int, code: str) -> str:
@@ -321,22 +337,33 @@ def open_decoy(db: DbSession, backend: Backend, account: Account | None,
     return token
 
 
-def _pending(db: DbSession, backend: Backend, token: str | None, states: tuple[str, ...]
-             ) -> tuple[Session, Account | None, SecondFactor | None]:
-    """The pending login, its account and its confirmed factor: one round trip."""
+class _Pending(NamedTuple):
+    row: Session
+    account: Account | None
+    factor: SecondFactor | None
+    account_counter: throttle.Status
+    terminal_counter: throttle.Status
+
+
+def _pending(db: DbSession, backend: Backend, token: str | None, states: tuple[str, ...],
+             terminal: str = "") -> _Pending:
+    """The pending login with its account, confirmed factor and login counters."""
     found = None
     if token:
-        found = db.execute(_PENDING, {"digest": sessions.digest(backend, token)}).first()
+        found = db.execute(_PENDING, {"digest": sessions.digest(backend, token),
+                                      "terminal": terminal[:128]}).first()
     now = backend.now()
     row = found[0] if found is not None else None
     if (row is None or row.ended_at is not None or row.second_factor not in states
             or now >= row.created_at + PENDING_VALID):
         raise sessions.SessionExpired(sessions.MSG_EXPIRED, params={"reason": "missing"})
-    _row, account, factor = found  # type: ignore[misc]
+    _row, account, factor, by_account, by_terminal = found  # type: ignore[misc]
     if row.second_factor != DECOY and (account is None
                                        or account.status in ("locked", "disabled")):
         raise sessions.SessionExpired(sessions.MSG_EXPIRED, params={"reason": "account"})
-    return row, account, factor
+    return _Pending(row, account, factor,
+                    throttle.status_of(by_account, throttle.LOGIN_ACCOUNT, now),
+                    throttle.status_of(by_terminal, throttle.LOGIN_TERMINAL, now))
 
 
 def _finish(row: Session, now: dt.datetime) -> None:
@@ -362,23 +389,19 @@ def complete_login(backend: Backend, token: str | None, code: str, caller: Calle
     now = backend.now()
     terminal = (caller.terminal_id or "unknown")[:128]
     with backend.transaction() as db:
-        row, account, factor = _pending(db, backend, token, (CODE, DECOY))
+        row, account, factor, state, term_state = _pending(db, backend, token,
+                                                           (CODE, DECOY), terminal)
         key = f"a{account.id}" if account is not None else None
-        checks = [("login", "terminal", terminal, throttle.LOGIN_TERMINAL)]
-        if key:
-            checks.append(("login", "account", key, throttle.LOGIN_ACCOUNT))
-        states = throttle.check_many(db, checks, now)
-        if not states[0].allowed(now):
+        if not term_state.allowed(now):
             raise Throttled(throttle.MSG_TERMINAL_WAIT,
                             fields={field: throttle.MSG_TERMINAL_WAIT},
-                            params={"seconds": max(states[0].wait_seconds(now), 1)})
+                            params={"seconds": max(term_state.wait_seconds(now), 1)})
         if account is None or row.second_factor == DECOY:
             # the wrong password was counted at the password step
             audit.record(db, "login_second_factor", outcome="failed",
                          terminal_id=caller.terminal_id, now=now)
             db.commit()
             raise failed
-        state = states[1]
         if state.frozen:
             db.commit()
             raise failed
@@ -436,9 +459,9 @@ def _enrolling_session(db: DbSession, backend: Backend, token: str | None
     digest = sessions.digest(backend, token or "")
     row = db.scalars(select(Session).where(Session.token_digest == digest)).first()
     if row is not None and row.second_factor == ENROL:
-        pending, account, _factor_row = _pending(db, backend, token, (ENROL,))
-        assert account is not None
-        return pending, account
+        pending = _pending(db, backend, token, (ENROL,))
+        assert pending.account is not None
+        return pending.row, pending.account
     return sessions.live_recent(db, backend, token)
 
 

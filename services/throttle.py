@@ -85,6 +85,10 @@ def _status(row: Throttle | None, policy: Policy, now: dt.datetime) -> Status:
     return Status(row.failures, row.blocked_until, row.frozen)
 
 
+#: The state of a counter row read by the caller's own query (None: no failures).
+status_of = _status
+
+
 def _where(action: str, scope: str, key: str):  # type: ignore[no-untyped-def]
     return (Throttle.action == action, Throttle.scope == scope, Throttle.key == key[:128])
 
