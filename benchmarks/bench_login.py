@@ -10,7 +10,8 @@ creation and audit record in the database (a fresh SQLite file unless ``--db`` i
 Goal: logins per second >= 90 % of raw verifications per second (the rest is cheap).
 A third side (#15) logs in an account with a second factor: the password step, then the
 current TOTP code (a clock that moves one 30-s step per login, so that no code is a replay);
-goal: the second step adds at most 5 % to a login.
+goal: the second step adds at most 5 % to a login, judged by CPU time per login (also
+printed by the wall clock, which other processes on a shared machine disturb more).
 With a server database each login also waits for round trips and a durable commit; with
 ``--threads 2`` another login hashes meanwhile, which is what "per core" means for a server.
 For scale: Keycloak's published sizing is 15 password logins per second per vCPU.
@@ -97,6 +98,15 @@ def _setup_totp(backend: Backend) -> tuple[Backend, StepClock, str, str]:
     return stepping, clock, email, secret
 
 
+def _cpu_per_call(fn, calls: int) -> float:  # type: ignore[no-untyped-def]
+    """CPU seconds of this process per call (one thread): on a shared machine far steadier
+    than the wall clock, since other processes' load does not count."""
+    start = time.process_time()
+    for _ in range(calls):
+        fn()
+    return (time.process_time() - start) / calls
+
+
 def _rate(fn, seconds: float, threads: int = 1) -> tuple[int, float]:  # type: ignore[no-untyped-def]
     """Calls of ``fn`` completed in ``seconds`` by ``threads`` threads (all on the one core:
     argon2 releases the GIL, so a thread waiting for the database lets another hash)."""
@@ -161,6 +171,10 @@ def main(argv: list[str] | None = None) -> int:
             log_n, log_t = log_n + n, log_t + t
             n, t = _rate(totp_login, args.seconds, args.threads)
             tot_n, tot_t = tot_n + n, tot_t + t
+        cpu_login = cpu_totp = 0.0
+        for _ in range(args.rounds):  # interleaved, 10 calls a side and round
+            cpu_login += _cpu_per_call(service_login, 10)
+            cpu_totp += _cpu_per_call(totp_login, 10)
         stepping.dispose()
         backend.dispose()
     raw_rate, login_rate = raw_n / raw_t, log_n / log_t
@@ -174,8 +188,10 @@ def main(argv: list[str] | None = None) -> int:
     totp_rate = tot_n / tot_t
     extra = login_rate / totp_rate - 1  # time of a login with TOTP over one without
     print(f"login + TOTP code:        {totp_rate:8.1f} /s  ({int(tot_n)} in {tot_t:.1f} s)")
-    print(f"second factor costs {extra:+.1%} of a login (goal <= 5 %) -> "
-          f"{'OK' if extra <= 0.05 else 'ABOVE GOAL'}")
+    cpu_extra = cpu_totp / cpu_login - 1
+    print(f"second factor costs {extra:+.1%} of a login by the wall clock, "
+          f"{cpu_extra:+.1%} in CPU time ({cpu_login * 1000:.1f} vs {cpu_totp * 1000:.1f} ms) "
+          f"(goal <= 5 %) -> {'OK' if cpu_extra <= 0.05 else 'ABOVE GOAL'}")
     return 0
 
 

@@ -32,7 +32,7 @@ import datetime as dt
 import hmac
 import re
 import secrets
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pyotp
 from pydantic import BaseModel
@@ -181,13 +181,6 @@ def _aad(account_id: int) -> str:
     return f"second_factor:{account_id}"
 
 
-def _secret(backend: Backend, factor: SecondFactor) -> str:
-    try:
-        return _box(backend).open(factor.secret_sealed, _aad(factor.account_id))
-    except DecryptionFailed:
-        raise StorageUnavailable(MSG_SECRET_BROKEN) from None
-
-
 def current_step(now: dt.datetime) -> int:
     return int(now.timestamp()) // STEP
 
@@ -218,12 +211,19 @@ def _matching_step(secret: str, code: str, now: dt.datetime) -> int | None:
 _USE_STEP = update(SecondFactor).where(
     SecondFactor.id == bindparam("factor_id"),
     or_(SecondFactor.last_step.is_(None), SecondFactor.last_step < bindparam("step")),
-).values(last_step=bindparam("step")).execution_options(synchronize_session=False)
+).values(last_step=bindparam("step"))
 _ACCOUNT_COUNTER, _TERMINAL_COUNTER = aliased(Throttle), aliased(Throttle)
+_COUNTER_COLUMNS = ("failures", "window_start", "blocked_until", "frozen")
 #: The pending session, its account, its confirmed factor and the two login counters
-#: (``("login", "account", "a<id>")`` and the terminal's): one round trip.
+#: (``("login", "account", "a<id>")`` and the terminal's): one round trip, plain columns.
 _PENDING = (
-    select(Session, Account, SecondFactor, _ACCOUNT_COUNTER, _TERMINAL_COUNTER)
+    select(Session.id.label("session_id"), Session.ended_at, Session.created_at,
+           Session.second_factor.label("step"), Session.account_id,
+           Account.status, Account.kind, Account.language, Account.username, Account.email,
+           Account.first_name, Account.last_name,
+           SecondFactor.id.label("factor_id"), SecondFactor.secret_sealed,
+           *(getattr(_ACCOUNT_COUNTER, c).label(f"a_{c}") for c in _COUNTER_COLUMNS),
+           *(getattr(_TERMINAL_COUNTER, c).label(f"t_{c}") for c in _COUNTER_COLUMNS))
     .outerjoin(Account, Account.id == Session.account_id)
     .outerjoin(SecondFactor, (SecondFactor.account_id == Session.account_id)
                & SecondFactor.confirmed_at.is_not(None))
@@ -236,18 +236,29 @@ _PENDING = (
     .where(Session.token_digest == bindparam("digest"))
 )
 _FINISH = update(Session).where(Session.id == bindparam("session_id")).values(
-    second_factor=None, reauth_at=bindparam("now"), last_seen_at=bindparam("now"),
-).execution_options(synchronize_session=False)
+    second_factor=None, reauth_at=bindparam("now"), last_seen_at=bindparam("now"))
 
 
 def _use_step(db: DbSession, factor_id: int, step: int) -> bool:
     """Raise ``last_step`` to ``step`` unless this or a later step was used (atomic)."""
-    return db.execute(_USE_STEP, {"factor_id": factor_id, "step": step}).rowcount == 1
+    # on the session's connection: the ORM has nothing to synchronise here
+    return db.connection().execute(_USE_STEP, {"factor_id": factor_id,
+                                               "step": step}).rowcount == 1
 
 
 def _check_totp(db: DbSession, backend: Backend, factor: SecondFactor, code: str) -> bool:
-    step = _matching_step(_secret(backend, factor), _clean_code(code), backend.now())
-    return step is not None and _use_step(db, factor.id, step)
+    return _check_sealed(db, backend, factor.id, factor.account_id, factor.secret_sealed, code)
+
+
+def _check_sealed(db: DbSession, backend: Backend, factor_id: int, account_id: int,
+                  sealed: str, code: str) -> bool:
+    """The code against the sealed secret (±1 step), its step used once."""
+    try:
+        secret = _box(backend).open(sealed, _aad(account_id))
+    except DecryptionFailed:
+        raise StorageUnavailable(MSG_SECRET_BROKEN) from None
+    step = _matching_step(secret, _clean_code(code), backend.now())
+    return step is not None and _use_step(db, factor_id, step)
 
 
 _FACTOR = select(SecondFactor).where(SecondFactor.account_id == bindparam("account_id")
@@ -337,33 +348,51 @@ def open_decoy(db: DbSession, backend: Backend, account: Account | None,
     return token
 
 
-class _Pending(NamedTuple):
-    row: Session
-    account: Account | None
-    factor: SecondFactor | None
-    account_counter: throttle.Status
-    terminal_counter: throttle.Status
+class _Counter(NamedTuple):
+    failures: int
+    window_start: dt.datetime
+    blocked_until: dt.datetime | None
+    frozen: bool
 
 
-def _pending(db: DbSession, backend: Backend, token: str | None, states: tuple[str, ...],
-             terminal: str = "") -> _Pending:
-    """The pending login with its account, confirmed factor and login counters."""
+def _counter(found: Any, prefix: str, policy: throttle.Policy, now: dt.datetime
+             ) -> throttle.Status:
+    values = [getattr(found, f"{prefix}_{c}") for c in _COUNTER_COLUMNS]
+    return throttle.status_of(None if values[0] is None else _Counter(*values), policy, now)
+
+
+def _expired_unless(ok: bool, reason: str) -> None:
+    if not ok:
+        raise sessions.SessionExpired(sessions.MSG_EXPIRED, params={"reason": reason})
+
+
+def _pending_login(db: DbSession, backend: Backend, token: str | None, terminal: str
+                   ) -> Any:
+    """The row of ``_PENDING`` for a login waiting for its code, else SessionExpired."""
     found = None
     if token:
-        found = db.execute(_PENDING, {"digest": sessions.digest(backend, token),
-                                      "terminal": terminal[:128]}).first()
-    now = backend.now()
-    row = found[0] if found is not None else None
-    if (row is None or row.ended_at is not None or row.second_factor not in states
-            or now >= row.created_at + PENDING_VALID):
-        raise sessions.SessionExpired(sessions.MSG_EXPIRED, params={"reason": "missing"})
-    _row, account, factor, by_account, by_terminal = found  # type: ignore[misc]
-    if row.second_factor != DECOY and (account is None
-                                       or account.status in ("locked", "disabled")):
-        raise sessions.SessionExpired(sessions.MSG_EXPIRED, params={"reason": "account"})
-    return _Pending(row, account, factor,
-                    throttle.status_of(by_account, throttle.LOGIN_ACCOUNT, now),
-                    throttle.status_of(by_terminal, throttle.LOGIN_TERMINAL, now))
+        found = db.connection().execute(_PENDING, {"digest": sessions.digest(backend, token),
+                                                   "terminal": terminal[:128]}).first()
+    _expired_unless(found is not None and found.ended_at is None
+                    and found.step in (CODE, DECOY)
+                    and backend.now() < found.created_at + PENDING_VALID, "missing")
+    _expired_unless(found.step == DECOY or (found.status is not None and found.status
+                                            not in ("locked", "disabled")), "account")
+    return found
+
+
+def _pending_enrol(db: DbSession, backend: Backend, token: str | None
+                   ) -> tuple[Session, Account]:
+    row = db.scalars(select(Session).where(
+        Session.token_digest == sessions.digest(backend, token or ""))).first()
+    _expired_unless(row is not None and row.ended_at is None and row.second_factor == ENROL
+                    and backend.now() < row.created_at + PENDING_VALID, "missing")
+    assert row is not None
+    account = db.get(Account, row.account_id)
+    _expired_unless(account is not None and account.status not in ("locked", "disabled"),
+                    "account")
+    assert account is not None
+    return row, account
 
 
 def _finish(row: Session, now: dt.datetime) -> None:
@@ -389,36 +418,40 @@ def complete_login(backend: Backend, token: str | None, code: str, caller: Calle
     now = backend.now()
     terminal = (caller.terminal_id or "unknown")[:128]
     with backend.transaction() as db:
-        row, account, factor, state, term_state = _pending(db, backend, token,
-                                                           (CODE, DECOY), terminal)
-        key = f"a{account.id}" if account is not None else None
+        found = _pending_login(db, backend, token, terminal)
+        term_state = _counter(found, "t", throttle.LOGIN_TERMINAL, now)
         if not term_state.allowed(now):
             raise Throttled(throttle.MSG_TERMINAL_WAIT,
                             fields={field: throttle.MSG_TERMINAL_WAIT},
                             params={"seconds": max(term_state.wait_seconds(now), 1)})
-        if account is None or row.second_factor == DECOY:
+        if found.step == DECOY:
             # the wrong password was counted at the password step
             audit.record(db, "login_second_factor", outcome="failed",
                          terminal_id=caller.terminal_id, now=now)
             db.commit()
             raise failed
+        account_id, key = found.account_id, f"a{found.account_id}"
+        state = _counter(found, "a", throttle.LOGIN_ACCOUNT, now)
         if state.frozen:
             db.commit()
             raise failed
         if not state.allowed(now):
             raise Throttled(throttle.MSG_WAIT, fields={field: throttle.MSG_WAIT},
                             params={"seconds": state.wait_seconds(now)})
-        if factor is None:  # reset meanwhile
-            row.ended_at, row.ended_reason = now, "second_factor_reset"
+        if found.factor_id is None:  # reset meanwhile
+            db.execute(update(Session).where(Session.id == found.session_id).values(
+                ended_at=now, ended_reason="second_factor_reset"))
             db.commit()
             raise sessions.SessionExpired(sessions.MSG_EXPIRED, params={"reason": "reset"})
         if recovery:
-            ok = _use_recovery(db, backend, account.id, code)
+            ok = _use_recovery(db, backend, account_id, code)
         else:
-            ok = _check_totp(db, backend, factor, code)
+            ok = _check_sealed(db, backend, found.factor_id, account_id, found.secret_sealed,
+                               code)
         if not ok:
-            status = throttle.fail(db, "login", "account", key or "", throttle.LOGIN_ACCOUNT,
-                                   now)
+            account = db.get(Account, account_id)
+            assert account is not None
+            status = throttle.fail(db, "login", "account", key, throttle.LOGIN_ACCOUNT, now)
             throttle.fail(db, "login", "terminal", terminal, throttle.LOGIN_TERMINAL, now)
             audit.record(db, "login_second_factor", outcome="failed", actor_id=account.id,
                          terminal_id=caller.terminal_id, failures=status.failures,
@@ -431,21 +464,21 @@ def complete_login(backend: Backend, token: str | None, code: str, caller: Calle
             db.commit()
             raise failed
         if state.failures:
-            throttle.reset(db, "login", "account", key or "")
-        db.execute(_FINISH, {"session_id": row.id, "now": now})
+            throttle.reset(db, "login", "account", key)
+        db.connection().execute(_FINISH, {"session_id": found.session_id, "now": now})
         left = None
         message = None
         if recovery:
-            left = recovery_left(db, account.id)
+            left = recovery_left(db, account_id)
             message = MSG_RECOVERY_LOW if left <= 3 else MSG_RECOVERY_LEFT
-            audit.record(db, "recovery_code_used", actor_id=account.id,
+            audit.record(db, "recovery_code_used", actor_id=account_id,
                          terminal_id=caller.terminal_id, left=left, now=now)
-        audit.record(db, "login_second_factor", actor_id=account.id,
+        audit.record(db, "login_second_factor", actor_id=account_id,
                      terminal_id=caller.terminal_id,
                      method="recovery" if recovery else "totp", now=now)
-        return LoginDone(token=token or "", account_id=account.id,
-                         display_name=sessions.display_name(account), kind=account.kind,
-                         language=account.language, recovery_left=left, message=message,
+        return LoginDone(token=token or "", account_id=account_id,
+                         display_name=sessions.display_name(found), kind=found.kind,
+                         language=found.language, recovery_left=left, message=message,
                          params={"left": left} if left is not None else {})
 
 
@@ -459,9 +492,7 @@ def _enrolling_session(db: DbSession, backend: Backend, token: str | None
     digest = sessions.digest(backend, token or "")
     row = db.scalars(select(Session).where(Session.token_digest == digest)).first()
     if row is not None and row.second_factor == ENROL:
-        pending = _pending(db, backend, token, (ENROL,))
-        assert pending.account is not None
-        return pending.row, pending.account
+        return _pending_enrol(db, backend, token)
     return sessions.live_recent(db, backend, token)
 
 
