@@ -206,6 +206,31 @@ async def test_supervisor_resets_an_agent_from_the_palette(sqlite_backend, clock
                                 Caller()).second_factor == "enrol"
 
 
+async def test_f1_explains_enrolment_and_a_lost_phone(sqlite_backend):
+    from textual.widgets import Markdown
+
+    from screens.help import HelpScreen
+
+    app = _enrol_app(sqlite_backend, "de", False)
+    async with app.run_test(size=SIZE) as pilot:
+        await _open_enrolment(pilot)
+        await pilot.press("f1")
+        await settle(pilot)
+        assert isinstance(app.screen, HelpScreen) and app.screen.article == "second-factor"
+        assert "Zweiter Faktor einrichten" in app.screen.query_one(Markdown).source
+        await pilot.press("f2")
+        await settle(pilot)
+        assert "Setting up the second factor" in app.screen.query_one(Markdown).source
+        await pilot.press("escape")
+        await settle(pilot)
+        await app.push_screen(TotpCodeScreen(lambda _r: None, lambda: None))
+        await settle(pilot)
+        await pilot.press("f1")
+        await settle(pilot)
+        assert isinstance(app.screen, HelpScreen) and app.screen.article == "lost-phone"
+        assert "recovery code" in app.screen.query_one(Markdown).source
+
+
 # --------------------------------------------------------------------------- snapshots
 
 VARIANTS = [pytest.param("de", False, id="de"), pytest.param("en", False, id="en"),
