@@ -126,6 +126,34 @@ async def test_customer_turns_it_on_and_logs_in_at_the_kiosk(sqlite_backend, clo
         await pilot.click("#totp-submit")
         await settle(pilot)
         assert isinstance(app.screen, HomeScreen)
+        # new recovery codes, then off with the password and a code
+        await app.push_screen(SettingsScreen())
+        await settle(pilot)
+        app.screen.query_one("#settings-tabs", TabbedContent).active = "settings-tab-totp"
+        await settle(pilot)
+        await pilot.click("#settings-totp-recovery")
+        await settle(pilot)
+        assert isinstance(app.screen, RecoveryCodesScreen)
+        assert len(text(app, "#totp-recovery-codes").splitlines()) == 10
+        await pilot.click("#totp-recovery-done")
+        await settle(pilot)
+        assert isinstance(app.screen, SettingsScreen)
+        await pilot.click("#settings-totp-disable")
+        await settle(pilot)
+        clock.advance(seconds=30)
+        app.screen.query_one("#totp-disable-password").value = DEMO_PASSWORDS["kkoehler"]
+        app.screen.query_one("#totp-disable-code").value = "000000"
+        await pilot.click("#totp-disable-submit")
+        await settle(pilot)
+        assert text(app, "#totp-disable-code-error") or text(app, "#form-error")
+        app.screen.query_one("#totp-disable-password").value = DEMO_PASSWORDS["kkoehler"]
+        app.screen.query_one("#totp-disable-code").value = second_factor.code_at(
+            secret, sqlite_backend.now())
+        await pilot.pause(0.3)
+        await pilot.click("#totp-disable-submit")
+        await settle(pilot)
+        assert isinstance(app.screen, SettingsScreen)
+        assert "ausgeschaltet" in text(app, "#settings-totp-status")
 
 
 async def test_the_idle_wipe_ends_the_code_step(sqlite_backend):
