@@ -456,6 +456,22 @@ MSG_RESET_QUESTION = N_("Reset the second factor of {name}? Their sessions end a
                         "it up again at their next login. This is recorded in the audit log.")
 
 
+def desk_recovery_flow(screen: KioskScreen) -> None:
+    """An agent's own new recovery codes at the desk (the password if older than 5 minutes);
+    the old ones stop working."""
+    from screens.home import with_recent_auth
+
+    app = screen.app
+
+    def show(result: second_factor.RecoveryCodes) -> None:
+        app.push_screen(RecoveryCodesScreen(result.recovery_codes, app.pop_screen))
+
+    with_recent_auth(screen, lambda: screen.run_service(
+        second_factor.new_recovery_codes, app.backend, app.session_token, app.caller,
+        on_success=show, on_error=lambda error: None if _expired(screen, error) else
+        app.notify(screen._(error.message, **error.params), severity="error", markup=False)))
+
+
 def desk_reset_flow(screen: KioskScreen) -> None:
     """Supervisors at the desk: the agent's name, "really?", the password if it is older
     than 5 minutes, then ``second_factor.reset_for_agent``."""
@@ -485,5 +501,5 @@ def desk_reset_flow(screen: KioskScreen) -> None:
     app.push_screen(InputDialog(MSG_RESET_TITLE, N_("User name"), "reset2fa-name"), named)
 
 
-__all__ = ["DisableDialog", "desk_reset_flow", "RecoveryCodesScreen", "TotpCodeScreen", "TotpEnrolScreen",
+__all__ = ["DisableDialog", "desk_recovery_flow", "desk_reset_flow", "RecoveryCodesScreen", "TotpCodeScreen", "TotpEnrolScreen",
            "TotpSettings", "login_flow"]

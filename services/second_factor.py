@@ -89,6 +89,8 @@ MSG_DISABLED = N_("The second factor is turned off.")
 MSG_RECOVERY_LEFT = N_("You logged in with a recovery code. {left} recovery codes are left.")
 MSG_RECOVERY_LOW = N_("You logged in with a recovery code. Only {left} recovery codes are "
                       "left: please create new ones in your settings.")
+MSG_RECOVERY_LOW_DESK = N_("You logged in with a recovery code. Only {left} recovery codes "
+                           "are left: please create new ones (command palette, Ctrl+P).")
 MSG_LETTER_WRITTEN = N_("The recovery codes were saved as {path}.")
 MSG_LETTER_CODES = N_("These recovery codes are not valid (any more).")
 MSG_NO_DISK = N_("The file could not be written. Please ask the staff.")
@@ -470,7 +472,8 @@ def complete_login(backend: Backend, token: str | None, code: str, caller: Calle
         message = None
         if recovery:
             left = recovery_left(db, account_id)
-            message = MSG_RECOVERY_LOW if left <= 3 else MSG_RECOVERY_LEFT
+            low = MSG_RECOVERY_LOW_DESK if is_mandatory(found) else MSG_RECOVERY_LOW
+            message = low if left <= 3 else MSG_RECOVERY_LEFT
             audit.record(db, "recovery_code_used", actor_id=account_id,
                          terminal_id=caller.terminal_id, left=left, now=now)
         audit.record(db, "login_second_factor", actor_id=account_id,

@@ -90,6 +90,22 @@ async def test_agent_enrols_then_logs_in_with_the_code(sqlite_backend, clock):
         assert isinstance(app.screen, DeskScreen)
         assert any("9 Wiederherstellungscodes" in str(n.message)
                    for n in app._notifications)
+        # the agent's own new recovery codes, from the command palette
+        from pilot import palette_hits
+
+        await pilot.press("ctrl+p")
+        await settle(pilot)
+        for ch in "Neue Wiederh":
+            await pilot.press(ch)
+        assert await palette_hits(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, RecoveryCodesScreen)
+        fresh = text(app, "#totp-recovery-codes")
+        assert len(fresh.splitlines()) == 10 and codes[1] not in fresh
+        await pilot.click("#totp-recovery-done")
+        await settle(pilot)
+        assert isinstance(app.screen, DeskScreen)
 
 
 async def test_customer_turns_it_on_and_logs_in_at_the_kiosk(sqlite_backend, clock):
