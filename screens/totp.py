@@ -64,6 +64,18 @@ MSG_STATUS_OFF = N_("The second factor is off. With it, logging in also asks for
                     "from an authenticator app on your phone.")
 
 
+def _notify_error(screen: Any) -> Callable[[DomainError], None]:
+    """An ``on_error`` for flows without a form: the message as a notification (an ended
+    session wipes the screens instead)."""
+
+    def failed(error: DomainError) -> None:
+        if not _expired(screen, error):
+            screen.app.notify(screen._(error.message, **error.params), severity="error",
+                              markup=False)
+
+    return failed
+
+
 def _expired(screen: Any, error: DomainError) -> bool:
     if isinstance(error, sessions.SessionExpired):
         screen.app.session_expired(error)
@@ -387,7 +399,8 @@ class TotpSettings(Vertical):
             yield TranslatedButton(N_("New recovery codes"), id="settings-totp-recovery")
             yield TranslatedButton(N_("Turn off"), id="settings-totp-disable", variant="error")
 
-    def on_mount(self) -> None:
+    def on_show(self) -> None:
+        """Loaded when its tab is opened (not with the settings screen)."""
         self.load()
 
     @property
@@ -468,8 +481,7 @@ def desk_recovery_flow(screen: KioskScreen) -> None:
 
     with_recent_auth(screen, lambda: screen.run_service(
         second_factor.new_recovery_codes, app.backend, app.session_token, app.caller,
-        on_success=show, on_error=lambda error: None if _expired(screen, error) else
-        app.notify(screen._(error.message, **error.params), severity="error", markup=False)))
+        on_success=show, on_error=_notify_error(screen)))
 
 
 def desk_reset_flow(screen: KioskScreen) -> None:
@@ -485,8 +497,7 @@ def desk_reset_flow(screen: KioskScreen) -> None:
             second_factor.reset_for_agent, app.backend, app.session_token, name, app.caller,
             on_success=lambda result: app.notify(screen._(result.message, **result.params),
                                                  markup=False),
-            on_error=lambda error: None if _expired(screen, error) else app.notify(
-                screen._(error.message, **error.params), severity="error", markup=False))
+            on_error=_notify_error(screen))
 
     def confirmed(name: str, yes: bool | None) -> None:
         if yes:

@@ -42,6 +42,19 @@ async def _login(pilot: Pilot, screen_type: type, prefix: str, user: str, passwo
     await settle(pilot)
 
 
+async def _palette(pilot: Pilot, words: str) -> None:
+    """Run the first command of the palette that matches ``words``."""
+    from pilot import palette_hits
+
+    await pilot.press("ctrl+p")
+    await settle(pilot)
+    for ch in words:
+        await pilot.press(ch)
+    assert await palette_hits(pilot)
+    await pilot.press("enter")
+    await settle(pilot)
+
+
 async def test_agent_enrols_then_logs_in_with_the_code(sqlite_backend, clock):
     load_demo(sqlite_backend)
     create_agent(sqlite_backend, "desk_agent", "agent", AGENT_PW)
@@ -90,16 +103,7 @@ async def test_agent_enrols_then_logs_in_with_the_code(sqlite_backend, clock):
         assert isinstance(app.screen, DeskScreen)
         assert any("9 Wiederherstellungscodes" in str(n.message)
                    for n in app._notifications)
-        # the agent's own new recovery codes, from the command palette
-        from pilot import palette_hits
-
-        await pilot.press("ctrl+p")
-        await settle(pilot)
-        for ch in "Neue Wiederh":
-            await pilot.press(ch)
-        assert await palette_hits(pilot)
-        await pilot.press("enter")
-        await settle(pilot)
+        await _palette(pilot, "Neue Wiederh")  # the agent's own new recovery codes
         assert isinstance(app.screen, RecoveryCodesScreen)
         fresh = text(app, "#totp-recovery-codes")
         assert len(fresh.splitlines()) == 10 and codes[1] not in fresh
@@ -182,7 +186,7 @@ async def test_the_idle_wipe_ends_the_code_step(sqlite_backend):
     from tui.app import KioskApp
 
     app = KioskApp(backend=sqlite_backend, kiosk_mode=True, cursor_blink=False,
-                   idle_timeout=1.5, idle_warning=0.5, idle_tick=0.05)
+                   idle_timeout=4.0, idle_warning=1.0, idle_tick=0.05)
     async with app.run_test(size=SIZE) as pilot:
         pending = accounts.login(sqlite_backend, "kkoehler", DEMO_PASSWORDS["kkoehler"],
                                  Caller())
@@ -191,8 +195,9 @@ async def test_the_idle_wipe_ends_the_code_step(sqlite_backend):
         await app.push_screen(code_screen)
         field = code_screen.query_one("#totp-code")
         field.value = "12"
+        assert code_screen in app.screen_stack  # typed before the wipe
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + 8
+        deadline = loop.time() + 30
         while code_screen in app.screen_stack or not isinstance(app.screen, WelcomeScreen):
             assert loop.time() < deadline, "the wipe did not come"
             await pilot.pause(0.05)
@@ -206,7 +211,7 @@ async def test_the_idle_wipe_ends_the_code_step(sqlite_backend):
 
 
 async def test_supervisor_resets_an_agent_from_the_palette(sqlite_backend, clock):
-    from pilot import agent_login, palette_hits
+    from pilot import agent_login
 
     from screens.backoffice.dialogs import ConfirmDialog, InputDialog
 
@@ -219,13 +224,7 @@ async def test_supervisor_resets_an_agent_from_the_palette(sqlite_backend, clock
         app.set_session(boss.token)
         await app.push_screen(DeskScreen(boss.display_name, boss.kind))
         await settle(pilot)
-        await pilot.press("ctrl+p")
-        await settle(pilot)
-        for ch in "Zweiten Faktor":
-            await pilot.press(ch)
-        assert await palette_hits(pilot)
-        await pilot.press("enter")
-        await settle(pilot)
+        await _palette(pilot, "Zweiten Faktor")
         assert isinstance(app.screen, InputDialog)
         app.screen.query_one("#reset2fa-name").value = "desk_chefin"  # their own: refused
         await pilot.click("#reset2fa-name-submit")
