@@ -274,6 +274,40 @@ class Session(Base):
     reauth_at: Mapped[dt.datetime | None]
     ended_at: Mapped[dt.datetime | None]
     ended_reason: Mapped[str | None] = mapped_column(String(32))
+    # #15: set while the login waits for its second step ("code", "enrol", or "decoy" after a
+    # wrong password); such a session serves nothing until services.second_factor clears it.
+    second_factor: Mapped[str | None] = mapped_column(String(8))
+
+
+class SecondFactor(Base):
+    """#15: an account's TOTP secret, sealed with a key derived from the installation secret
+    (``services.secretbox``), never in plain text. ``confirmed_at`` is NULL while enrolling;
+    ``last_step`` is the newest time step used (a step is accepted once, atomically)."""
+
+    __tablename__ = "second_factor"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"),
+                                            unique=True)
+    secret_sealed: Mapped[str] = mapped_column(String(200))
+    confirmed_at: Mapped[dt.datetime | None]
+    last_step: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class RecoveryCode(Base):
+    """#15: a one-time recovery code of an account's second factor, as a keyed digest."""
+
+    __tablename__ = "recovery_code"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"),
+                                            index=True)
+    code_digest: Mapped[str] = mapped_column(String(64))
+    used_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("account_id", "code_digest"),)
 
 
 class CustomerLink(Base):

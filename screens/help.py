@@ -34,6 +34,7 @@ HELP_DIR = Path(__file__).resolve().parent.parent / "assets" / "help"
 ARTICLES = (
     "welcome", "login", "register", "verify", "customer-numbers", "contracts", "products",
     "organisation", "merge",
+    "second-factor", "lost-phone",  # #15
 )
 
 

@@ -97,6 +97,14 @@ class LoginScreen(KioskScreen):
 
             self.app.switch_screen(MergeScreen(customer_login=True))
             return
+        if result.second_factor:  # #15: the code from the app first
+            from screens.totp import login_flow
+
+            app, identifier = self.app, self.query_one("#login-identifier", Input).value
+            login_flow(self, result.second_factor,
+                       lambda name, _kind: app.switch_screen(HomeScreen(name)),
+                       lambda: app.switch_screen(LoginScreen(identifier)))
+            return
         self.app.switch_screen(HomeScreen(result.display_name))
 
     @on(TranslatedButton.Pressed, "#login-forgot")

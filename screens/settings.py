@@ -42,6 +42,7 @@ TABS = (
     ("settings-tab-email", N_("E-mail address")),
     ("settings-tab-news", N_("Release notes")),
     ("settings-tab-profiles", N_("Connected profiles")),
+    ("settings-tab-totp", N_("Second factor")),  # #15, screens/totp.py
 )
 PROFILE_COLUMNS = (  # (key, msgid, display width)
     ("number", N_("Customer number"), 15),
@@ -92,6 +93,10 @@ class SettingsScreen(KioskScreen):
                                                id="settings-disconnect", variant="error")
                         yield TranslatedButton(N_("Link further customer numbers"),
                                                id="settings-open-numbers")
+                with TabPane(self._(TABS[4][1]), id=TABS[4][0]):  # #15: the second factor
+                    from screens.totp import TotpSettings
+
+                    yield TotpSettings()
             yield FormError()
             with Horizontal(classes="form-buttons"):
                 yield TranslatedButton(N_("Back"), id="settings-back")

@@ -51,7 +51,7 @@ from db.models import (
     SupportRequest,
     Throttle,
 )
-from services import audit, mail, sessions, throttle
+from services import audit, mail, second_factor, sessions, throttle
 from services.crypto import new_code, new_token, normalize_code
 from services.errors import N_, AuthFailed, Conflict, DomainError, Throttled, ValidationFailed
 from services.normalize import customer_number as norm_customer_number
@@ -408,6 +408,9 @@ class LoginResult(BaseModel):
     display_name: str
     kind: str
     language: str
+    #: #15: "code" or "enrol" when the session waits for its second step (then the other
+    #: fields are blank, whether the password was right or not): services.second_factor
+    second_factor: str | None = None
 
 
 # --------------------------------------------------------------------------- helpers
@@ -870,9 +873,18 @@ def _login(backend: Backend, identifier: str, password: str, caller: Caller,
                 audit.record(db, "account_locked", actor_id=account_id,
                              terminal_id=caller.terminal_id, failures=status.failures, now=now)
                 sessions.end_all(db, locked.id, "locked", now)
+            if not status.frozen and second_factor.wants_decoy(
+                    db, locked, kinds == sessions.AGENT_KINDS):
+                return _pending_login(second_factor.open_decoy(
+                    db, backend, locked, caller.terminal_id), second_factor.CODE, caller)
             raise_after_commit(db, failed)
         assert account is not None
-        throttle.succeeded(db, limits, now)
+        factor = second_factor.login_step(db, account)
+        if factor is None:
+            throttle.succeeded(db, limits, now)
+        else:  # the password was right: its count is given back, but earlier failures stay
+            for limit in limits:  # until the code is right (second_factor.complete_login)
+                throttle.release(db, limit.action, limit.scope, limit.key, limit.policy, now)
         if backend.hasher.needs_rehash(account.password_hash or ""):
             account.password_hash = backend.hasher.hash(prepare_password(password))
             audit.record(db, "password_upgraded", actor_id=account.id, now=now)
@@ -883,9 +895,11 @@ def _login(backend: Backend, identifier: str, password: str, caller: Caller,
                 MSG_NOT_VERIFIED, fields={"code": MSG_NOT_VERIFIED},
                 params={"identifier": account.email or account.username or ""}))
         account.last_login_at = now
-        token = sessions.create(db, backend, account, caller.terminal_id)
+        token = sessions.create(db, backend, account, caller.terminal_id, second_factor=factor)
         audit.record(db, "login", actor_id=account.id, terminal_id=caller.terminal_id,
-                     kind=account.kind, now=now)
+                     kind=account.kind, outcome=f"needs_{factor}" if factor else "ok", now=now)
+        if factor:
+            return _pending_login(token, factor, caller)
         return LoginResult(token=token, account_id=account.id, display_name=_name(account),
                            kind=account.kind, language=account.language)
 
@@ -895,6 +909,12 @@ def login_limits(terminal: str, key: str, scope: str = "account") -> list[thrott
     success). ``scope`` "customer" for the customer-number login."""
     return [throttle.Limit("login", "terminal", terminal, throttle.LOGIN_TERMINAL),
             throttle.Limit("login", scope, key, throttle.LOGIN_ACCOUNT, on_success="reset")]
+
+
+def _pending_login(token: str, step: str, caller: Caller) -> LoginResult:
+    """A login waiting for its second step: nothing about the account in it."""
+    return LoginResult(token=token, account_id=0, display_name="", kind="",
+                       language=caller.language, second_factor=step)
 
 
 def logout(backend: Backend, token: str | None) -> None:

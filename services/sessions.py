@@ -77,8 +77,9 @@ def timeouts(backend: Backend, kind: str) -> tuple[int, int]:
 
 
 def create(db: DbSession, backend: Backend, account: Account, terminal_id: str | None,
-           *, idle_timeout: int | None = None) -> str:
-    """Open a session inside the caller's transaction; returns the token (shown once)."""
+           *, idle_timeout: int | None = None, second_factor: str | None = None) -> str:
+    """Open a session inside the caller's transaction; returns the token (shown once).
+    With ``second_factor`` it waits for that step (services.second_factor)."""
     now = backend.now()
     idle, absolute = timeouts(backend, account.kind)
     token = new_token()
@@ -87,7 +88,7 @@ def create(db: DbSession, backend: Backend, account: Account, terminal_id: str |
         created_at=now, last_seen_at=now, idle_timeout_s=idle_timeout or idle,
         absolute_expires_at=now + dt.timedelta(seconds=absolute),
         # The password was just entered: it counts for the next 5 minutes of sensitive actions.
-        reauth_at=now,
+        reauth_at=now, second_factor=second_factor,
     ))
     return token
 
@@ -142,8 +143,8 @@ def _load(db: DbSession, backend: Backend, token: str | None) -> tuple[Session, 
     if found is None:
         return "missing"
     row, account = found
-    if row.ended_at is not None or row.account_id is None:
-        return "missing"
+    if row.ended_at is not None or row.account_id is None or row.second_factor:
+        return "missing"  # a login waiting for its second factor serves nothing yet
     now = backend.now()
     reason = "account" if account is None or account.status in ("locked", "disabled") \
         else _timed_out(row, now)

@@ -163,6 +163,10 @@ def _status(row: Throttle | None, policy: Policy, now: dt.datetime) -> Status:
     return Status(row.failures, row.blocked_until, row.frozen)
 
 
+#: The state of a counter row read by the caller's own query (None: no failures).
+status_of = _status
+
+
 def _where(action: str, scope: str, key: str):  # type: ignore[no-untyped-def]
     return (Throttle.action == action, Throttle.scope == scope, Throttle.key == key[:128])
 
@@ -345,11 +349,14 @@ def succeeded(session: Session, limits: list[Limit] | tuple[Limit, ...], now: dt
         if limit.on_success == "reset":
             reset(session, limit.action, limit.scope, limit.key)
         else:
-            release(session, limit.action, limit.scope, limit.key, limit.policy)
+            release(session, limit.action, limit.scope, limit.key, limit.policy, now)
 
 
-def release(session: Session, action: str, scope: str, key: str, policy: Policy) -> None:
-    """Take back one reserved count that turned out not to be a failure."""
+def release(session: Session, action: str, scope: str, key: str, policy: Policy,
+            reserved_at: dt.datetime | None = None) -> None:
+    """Take back one reserved count that turned out not to be a failure. With
+    ``reserved_at`` (the reservation's time): when the latest count is still that one, the
+    wait it started goes too (the reservation was granted, so no wait was in force)."""
     query = for_update(select(Throttle).where(*_where(action, scope, key)), session)
     row = session.scalars(query.execution_options(populate_existing=True)).first()
     if row is None:
@@ -359,11 +366,21 @@ def release(session: Session, action: str, scope: str, key: str, policy: Policy)
         session.delete(row)  # nothing left to remember (as if there had been no attempt)
         session.flush()
         return
-    if row.failures < policy.max_failures:
+    if row.failures < policy.max_failures or (
+            reserved_at is not None and _same_instant(row.last_failure_at, reserved_at)):
         row.blocked_until = None
     if policy.freeze_after is not None and row.failures < policy.freeze_after:
         row.frozen = False
     session.flush()
+
+
+def _same_instant(stored: dt.datetime | None, at: dt.datetime) -> bool:
+    """``stored`` (naive on SQLite, aware on PostgreSQL) is the instant ``at``."""
+    if stored is None:
+        return False
+    if stored.tzinfo is None and at.tzinfo is not None:
+        stored = stored.replace(tzinfo=dt.UTC)
+    return stored == at
 
 
 def record_key(record: str, who: str) -> str:

@@ -47,6 +47,59 @@ def login_token(backend, user: str, password: str | None = None, *,
     return token
 
 
+#: (backend, agent name) -> (TOTP secret, unused recovery codes) of agents enrolled here.
+_FACTORS: dict[tuple[int, str], tuple[str, list[str]]] = {}
+
+
+def agent_login(backend, name: str, password: str, caller: Caller | None = None):
+    """Log an agent in through both steps (#15) and return ``second_factor.LoginDone``
+    (``token``, ``display_name``, ``kind``): the first login enrols (the code of the new
+    secret at the backend's clock), later ones type the current code — the next step when
+    this one was used already, a recovery code when the clock allows no fresh step."""
+    import datetime as dt
+
+    from services import second_factor
+    from services.errors import AuthFailed
+
+    caller = caller or Caller()
+    result = accounts.login_agent(backend, name, password, caller)
+    if result.second_factor == second_factor.ENROL:
+        enrolment = second_factor.begin_enrolment(backend, result.token)
+        done = second_factor.confirm_enrolment(
+            backend, result.token, second_factor.code_at(enrolment.secret, backend.now()),
+            caller)
+        _FACTORS[(id(backend), name)] = (enrolment.secret, list(done.recovery_codes))
+        return second_factor.LoginDone(token=result.token, account_id=done.account_id,
+                                       display_name=done.display_name, kind=done.kind,
+                                       language=done.language)
+    secret, codes = _FACTORS[(id(backend), name)]
+    for offset in (0, second_factor.STEP):
+        code = second_factor.code_at(secret, backend.now() + dt.timedelta(seconds=offset))
+        try:
+            return second_factor.complete_login(backend, result.token, code, caller)
+        except AuthFailed:
+            continue
+    return second_factor.complete_login(backend, result.token, codes.pop(), caller,
+                                        recovery=True)
+
+
+async def enrol_on_screen(pilot: Pilot, backend) -> list[str]:
+    """On the enrolment screen: type the code of the secret it shows (the backend's clock),
+    then leave the recovery codes screen; returns the recovery codes it showed."""
+    from services import second_factor
+
+    app = pilot.app
+    secret = text(app, "#totp-enrol-secret").replace(" ", "")
+    app.screen.query_one("#totp-enrol-code").value = second_factor.code_at(secret,
+                                                                           backend.now())
+    await pilot.click("#totp-enrol-submit")
+    await settle(pilot)
+    codes = [line.split()[-1] for line in text(app, "#totp-recovery-codes").splitlines()]
+    await pilot.click("#totp-recovery-done")
+    await settle(pilot)
+    return codes
+
+
 async def palette_hits(pilot: Pilot, timeout: float = 10.0) -> int:
     """After typing into the command palette: wait until its (asynchronous) search has
     listed something, and return how many hits there are."""

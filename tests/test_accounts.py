@@ -6,6 +6,7 @@ import datetime as dt
 import threading
 
 import pytest
+from pilot import agent_login
 from sqlalchemy import func, select
 
 from db.models import (
@@ -316,7 +317,7 @@ def test_agents_cannot_use_customer_login(backend):
     agents.create_agent(backend, "desk.anna", "agent", PW)
     with pytest.raises(AuthFailed):
         accounts.login(backend, "desk.anna", PW, CALLER)
-    assert accounts.login_agent(backend, "desk.anna", PW, CALLER).kind == "agent"
+    assert agent_login(backend, "desk.anna", PW, CALLER).kind == "agent"
 
 
 def test_waits_double_and_correct_password_refused_during_wait(backend, clock):

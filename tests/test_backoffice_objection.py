@@ -5,7 +5,7 @@ aufheben" with Pilot, and snapshots of the objection dialog in German and Englis
 from __future__ import annotations
 
 import pytest
-from pilot import app_for, login_token, settle, text
+from pilot import agent_login, app_for, login_token, settle, text
 from sqlalchemy import select
 from textual.pilot import Pilot
 
@@ -22,7 +22,7 @@ from screens.backoffice.customer import CustomerScreen
 from screens.backoffice.desk import DeskScreen
 from screens.backoffice.dialogs import NoteDialog
 from screens.backoffice.objection import ObjectionDialog, ObjectionDoneDialog
-from services import accounts, contracts
+from services import contracts
 from services.agents import create_agent
 from services.caller import Caller
 from services.demo import load_demo
@@ -34,9 +34,9 @@ GOOD = {"number": "431177", "birth_date": "05.10.2000", "last_name": "Musterjobb
         "postal_code": "34117"}
 
 
-def _agent(backend, name: str = "desk_agent", role: str = "agent") -> accounts.LoginResult:
+def _agent(backend, name: str = "desk_agent", role: str = "agent"):
     create_agent(backend, name, role, PASSWORD)
-    return accounts.login_agent(backend, name, PASSWORD, Caller())
+    return agent_login(backend, name, PASSWORD)
 
 
 def _linked(backend) -> str:

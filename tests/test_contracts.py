@@ -10,7 +10,7 @@ import threading
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from pilot import login_token
+from pilot import agent_login, login_token
 from pypdf import PdfReader
 from sqlalchemy import func, select
 
@@ -367,11 +367,10 @@ AGENT_PW = "Schreibtisch-Kaffee-Leuchte-77"
 
 def _agent(backend, name: str = "desk_obj", role: str = "agent",
            caller: Caller | None = None) -> str:
-    from services import accounts
     from services.agents import create_agent
 
     create_agent(backend, name, role, AGENT_PW)
-    return accounts.login_agent(backend, name, AGENT_PW, caller or Caller()).token
+    return agent_login(backend, name, AGENT_PW, caller or Caller()).token
 
 
 def _linked_code(backend) -> str:
@@ -451,9 +450,8 @@ def test_wrong_objection_code_is_neutral_and_throttled(demo, clock) -> None:
         assert [e.outcome for e in failed] == ["failed"] * 5
         assert all(code not in str(e.details) for e in failed)
     clock.advance(hours=1.1)  # the window has passed (the agent logs in again: idle timeout)
-    from services import accounts
 
-    token = accounts.login_agent(demo, "desk_obj", AGENT_PW, Caller()).token
+    token = agent_login(demo, "desk_obj", AGENT_PW).token
     assert contracts.object_to_link(demo, token, code, Caller(terminal_id="desk-1")).created
 
 

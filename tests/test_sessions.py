@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from pilot import agent_login
 from sqlalchemy import select
 
 from db.models import Session
@@ -54,7 +55,7 @@ def test_absolute_timeout(backend, clock):
 
 def test_agent_timeouts(backend, clock):
     agents.create_agent(backend, "desk.anna", "agent", PW)
-    token = accounts.login_agent(backend, "desk.anna", PW, Caller(terminal_id="desk")).token
+    token = agent_login(backend, "desk.anna", PW, Caller(terminal_id="desk")).token
     clock.advance(minutes=14)
     sessions.current(backend, token)
     clock.advance(minutes=16)

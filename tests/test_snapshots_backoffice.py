@@ -8,7 +8,7 @@ Update after an intended change:
 from __future__ import annotations
 
 import pytest
-from pilot import app_for, settle
+from pilot import agent_login, app_for, settle
 from textual.pilot import Pilot
 
 from screens.backoffice.desk import DeskScreen
@@ -31,7 +31,7 @@ def _app(backend, language: str):
     except Exception:  # noqa: BLE001, S110 - one failed attempt for the dashboard
         pass
     create_agent(backend, "desk_agent", "agent", PASSWORD)
-    result = accounts.login_agent(backend, "desk_agent", PASSWORD, Caller())
+    result = agent_login(backend, "desk_agent", PASSWORD)
     app = app_for(backend, language=language)
     app.set_session(result.token)
     app._desk = result  # type: ignore[attr-defined]

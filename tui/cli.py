@@ -61,6 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("name")
     create.add_argument("--role", choices=("agent", "supervisor"), default="agent")
     create.add_argument("--password-stdin", action="store_true", required=True)
+    agentsub.add_parser("reset-2fa", parents=[common], help="reset an agent's second factor "
+                        "(they enrol again at the next login)").add_argument("name")
 
     serve = sub.add_parser("serve", parents=[common], help="serve the app to browsers")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
@@ -174,6 +176,12 @@ def _cmd_mail(args: argparse.Namespace) -> int:
 def _cmd_agent(args: argparse.Namespace) -> int:
     from services.agents import create_agent
 
+    if args.agent_command == "reset-2fa":  # #15: the first supervisor who lost their phone
+        from services.second_factor import reset_by_operator
+
+        reset_by_operator(_backend(args), args.name)
+        print(f"second factor of {args.name} reset: they set it up again at the next login")
+        return 0
     password = sys.stdin.readline().rstrip("\n")
     if not password:
         raise CliError("No password on standard input.")

@@ -197,7 +197,22 @@ class DeskScreen(DeskMixin, KioskScreen):
             (N_("Resolve the request"), self.action_resolve, N_("The customer is told by mail")),
             (N_("Reject the request"), self.action_reject, N_("The customer is told by mail")),
             (N_("Log out"), self.action_logout, N_("End the service-desk session")),
+            (N_("New recovery codes"), self.action_recovery_codes,  # #15
+             N_("Ten new one-time codes for your second factor; the old ones stop working")),
+            *([(N_("Reset an agent's second factor"), self.action_reset_2fa,
+                N_("For an agent who lost their phone: they set it up again"))]
+              if self.role == "supervisor" else []),
         ]
+
+    def action_recovery_codes(self) -> None:
+        from screens.totp import desk_recovery_flow
+
+        desk_recovery_flow(self)
+
+    def action_reset_2fa(self) -> None:
+        from screens.totp import desk_reset_flow
+
+        desk_reset_flow(self)
 
     # -- tabs -----------------------------------------------------------------------------
     def action_show_tab(self, pane_id: str) -> None:

@@ -86,4 +86,12 @@ class AgentLoginScreen(KioskScreen):
         from screens.backoffice.desk import DeskScreen
 
         self.app.set_session(result.token)  # type: ignore[attr-defined]
+        if result.second_factor:  # #15: agents always have a second step
+            from screens.totp import login_flow
+
+            app = self.app
+            login_flow(self, result.second_factor,
+                       lambda name, kind: app.switch_screen(DeskScreen(name, kind)),
+                       lambda: app.switch_screen(AgentLoginScreen()))
+            return
         self.app.switch_screen(DeskScreen(result.display_name, result.kind))
