@@ -231,7 +231,20 @@ def main(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr)
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # noqa: BLE001 - the net under every command: one sentence
+        print(f"kiosk: {_unexpected(exc)}", file=sys.stderr)
     return 2
+
+
+def _unexpected(exc: Exception) -> str:
+    """One sentence for an error no command expected (a damaged database file among them),
+    never its values."""
+    sqlalchemy_exc = sys.modules.get("sqlalchemy.exc")
+    if sqlalchemy_exc is not None and isinstance(exc, sqlalchemy_exc.DatabaseError):
+        from services.backend import storage_error
+
+        return str(storage_error(exc))
+    return f"an unexpected error ({type(exc).__name__}) stopped the command."
 
 
 if __name__ == "__main__":
