@@ -132,8 +132,8 @@ def _cmd_outbox(args: argparse.Namespace) -> int:
         print(json.dumps(mails, ensure_ascii=False, indent=2))
     else:
         for mail in mails:
-            state = "sent" if mail["sent_at"] else "pending"
-            print(f"{mail['created_at']}  {state:7}  {mail['to']}  {mail['subject']}")
+            why = f"  ({mail['error']})" if mail["state"] == "failed" else ""
+            print(f"{mail['created_at']}  {mail['state']:7}  {mail['to']}  {mail['subject']}{why}")
     return 0
 
 
@@ -156,6 +156,12 @@ def _cmd_mail(args: argparse.Namespace) -> int:
             # the worker outlives a database restart: say so once per round and retry
             print(f"kiosk: {translate('en', exc.message, **exc.params)} Retrying.",
                   file=sys.stderr, flush=True)
+            time.sleep(args.interval)
+            continue
+        except Exception as exc:  # noqa: BLE001 - the worker never dies of one round
+            if not args.loop:
+                raise
+            print(f"kiosk: {_unexpected(exc)} Retrying.", file=sys.stderr, flush=True)
             time.sleep(args.interval)
             continue
         if sent or failed or not args.loop:
