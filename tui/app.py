@@ -122,6 +122,9 @@ class KioskApp(SessionMixin, App[None], inherit_bindings=False):
     ) -> None:
         self._created_at = time.perf_counter()
         super().__init__()
+        from tui.terminal_input import install
+
+        install()  # one invalid byte on the input must not end the kiosk
         from services.shell_settings import shell_settings
 
         # The backend (SQLAlchemy, migrations, argon2) is loaded after the first frame, in a
