@@ -29,7 +29,7 @@ from services import accounts, audit, sessions, throttle
 from services.caller import Caller
 from services.errors import N_, AuthFailed, DomainError, Throttled, ValidationFailed
 from services.normalize import customer_number as norm_number
-from services.normalize import username_key
+from services.normalize import text_input, username_key
 from services.passwords import MAX_LENGTH, length
 
 if TYPE_CHECKING:
@@ -58,6 +58,7 @@ def _raise_after_commit(db: DbSession, error: DomainError) -> None:
     raise error
 
 
+@text_input()
 def login(backend: Backend, number: str, password: str, caller: Caller
           ) -> CustomerLoginResult:
     """Open a customer-number session (see module doc); neutral ``AuthFailed`` otherwise."""
@@ -114,6 +115,7 @@ def login(backend: Backend, number: str, password: str, caller: Caller
                                    display_name=sessions.customer_display_name(customer))
 
 
+@text_input()
 def login_any(backend: Backend, identifier: str, password: str, caller: Caller
               ) -> accounts.LoginResult | CustomerLoginResult:
     """The login screen's entry: customer numbers here, usernames and e-mails to accounts."""
@@ -128,6 +130,7 @@ def _is_username(backend: Backend, identifier: str) -> bool:
             Account.username_key == username_key(identifier))) is not None
 
 
+@text_input()
 def reauthenticate(backend: Backend, token: str | None, password: str
                    ) -> sessions.CustomerSessionInfo:
     """The customer password again in a customer-number session (per-number counters)."""
