@@ -29,6 +29,17 @@ async def _paste(app, pilot, selector: str, value: str) -> None:
     assert widget.value == value  # the Input took the text as it was pasted
 
 
+async def _send(app, pilot, fields: dict[str, str], submit: str | None = None) -> None:
+    """Paste each value into its field, then press ``submit`` (or Enter)."""
+    for selector, value in fields.items():
+        await _paste(app, pilot, selector, value)
+    if submit:
+        await pilot.click(submit)
+    else:
+        await pilot.press("enter")
+    await settle(pilot)
+
+
 def _screen_text(app) -> str:
     return " ".join(str(w.render()) for w in app.screen.query("FieldError, FormError"))
 
@@ -40,10 +51,8 @@ async def test_login_shows_the_field_message(sqlite_backend, hostile):
     async with app.run_test(size=SIZE) as pilot:
         app.open_flow("login")
         await settle(pilot)
-        await _paste(app, pilot, "#login-identifier", hostile)
-        await _paste(app, pilot, "#login-password", "Passwort\x00")
-        await pilot.click("#login-submit")
-        await settle(pilot)
+        await _send(app, pilot, {"#login-identifier": hostile, "#login-password": "Passwort\x00"},
+                    "#login-submit")
         assert CONTROL_DE in text(app, "#login-identifier-error")
         assert CONTROL_DE in text(app, "#login-password-error")
         assert GENERIC_DE not in _screen_text(app)
@@ -57,9 +66,7 @@ async def test_forgot_password_shows_the_field_message(sqlite_backend):
         await settle(pilot)
         await pilot.press("f4")
         await settle(pilot)
-        await _paste(app, pilot, "#forgot-identifier", "lfuchs\x00")
-        await pilot.press("enter")
-        await settle(pilot)
+        await _send(app, pilot, {"#forgot-identifier": "lfuchs\x00"})
         shown = _screen_text(app)
         assert CONTROL_DE in shown and GENERIC_DE not in shown
 
@@ -71,10 +78,8 @@ async def test_link_number_shows_the_field_message(sqlite_backend):
         app.set_session(login_token(sqlite_backend, "eneu"))
         app.open_flow("customer-numbers")
         await settle(pilot)
-        await _paste(app, pilot, "#link-code", "KVG4-MAXJ-7QRT")
-        await _paste(app, pilot, "#link-number", "1000\x0001")
-        await pilot.click("#link-submit")
-        await settle(pilot)
+        await _send(app, pilot, {"#link-code": "KVG4-MAXJ-7QRT", "#link-number": "1000\x0001"},
+                    "#link-submit")
         assert CONTROL_DE in text(app, "#link-number-error")
         assert GENERIC_DE not in _screen_text(app)
 
@@ -86,10 +91,7 @@ async def test_agent_login_and_desk_search_show_the_message(sqlite_backend):
     async with app.run_test(size=SIZE) as pilot:
         app.open_flow("agent-login")
         await settle(pilot)
-        await _paste(app, pilot, "#agent-identifier", "desk\ud800agent")
-        await _paste(app, pilot, "#agent-password", "x")
-        await pilot.press("enter")
-        await settle(pilot)
+        await _send(app, pilot, {"#agent-identifier": "desk\ud800agent", "#agent-password": "x"})
         assert CONTROL_DE in text(app, "#agent-identifier-error")
         assert GENERIC_DE not in _screen_text(app)
 
@@ -98,8 +100,7 @@ async def test_agent_login_and_desk_search_show_the_message(sqlite_backend):
         app.set_session(result.token)
         await app.push_screen(DeskScreen(result.display_name, result.kind))
         await settle(pilot)
-        await _paste(app, pilot, "#desk-search", "Mü\x00ller\ud800")
-        await pilot.press("enter")
+        await _send(app, pilot, {"#desk-search": "Mü\x00ller\ud800"})
         await pilot.pause(0.4)
         await settle(pilot)
         # A search box strips them and searches for the rest.
