@@ -34,7 +34,9 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             directory = Path(database).expanduser().resolve().parent
             if not directory.is_dir():
                 raise DatabaseConfigError(f"The database directory {directory} does not exist.")
-        engine = create_engine(parsed, echo=echo, connect_args={"timeout": 10})
+        # hide_parameters: no typed value (a code, a name) in an error message or a log line
+        engine = create_engine(parsed, echo=echo, hide_parameters=True,
+                               connect_args={"timeout": 10})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if parsed.get_backend_name() != "postgresql":
@@ -42,7 +44,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             f"The database {parsed.get_backend_name()!r} is not supported (SQLite or PostgreSQL)."
         )
     return create_engine(
-        parsed, echo=echo, pool_pre_ping=True, pool_size=5, max_overflow=10,
+        parsed, echo=echo, hide_parameters=True, pool_pre_ping=True, pool_size=5, max_overflow=10,
         connect_args={"connect_timeout": 5},
     )
 

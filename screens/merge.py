@@ -36,6 +36,7 @@ from screens.widgets import (
     TranslatedButton,
     TranslatedLabel,
     clear_errors,
+    plain,
     require,
     show_domain_error,
 )
@@ -227,7 +228,7 @@ class MergeScreen(KioskScreen):
     def _options(self, choices: merge.MergeOptions) -> None:
         self.choices = choices
         keep = self.query_one("#merge-keep", Select)
-        keep.set_options([(number, number) for number in choices.numbers])
+        keep.set_options([(plain(number), number) for number in choices.numbers])
         if len(choices.numbers) == 1:
             keep.value = choices.numbers[0]
         keep.disabled = choices.customer_session or not choices.numbers

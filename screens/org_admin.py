@@ -32,6 +32,7 @@ from screens.widgets import (
     TranslatedLabel,
     clear_errors,
     date_text,
+    plain,
     show_domain_error,
 )
 from services import organisations, sessions
@@ -130,7 +131,7 @@ class OrganisationScreen(KioskScreen):
                    "make you one."))
             return
         select = self.query_one("#org-company", Select)
-        select.set_options([(f"{o.company} ({o.number})", o.customer_id) for o in orgs])
+        select.set_options([(plain(f"{o.company} ({o.number})"), o.customer_id) for o in orgs])
         select.value = orgs[0].customer_id
         select.display = len(orgs) > 1
         self.query_one("#org-tabs").display = True

@@ -114,6 +114,7 @@ class ProfileScreen(KioskScreen):
                                              "connected profiles."), classes="form-intro")
                     yield TranslatedButton(N_("My settings"), id="profile-settings")
             yield FormError()
+            yield TranslatedButton(N_("Try again"), id="profile-retry", variant="primary")
         yield Footer()
 
     def _name_tab(self) -> ComposeResult:
@@ -195,9 +196,41 @@ class ProfileScreen(KioskScreen):
         super().on_mount()
         self._set_columns()
         self.query_one("#profile-bank").display = False
+        self.query_one("#profile-retry").display = False
         self.query_one("#profile-first-name", Input).focus()
+        self._load()
+
+    def _load(self) -> None:
         self.run_service(profile.get_profile, self.app.backend, self.app.session_token,
-                         on_success=self._fill, on_error=self._failed)
+                         on_success=self._loaded, on_error=self._load_failed)
+
+    def _loaded(self, data: profile.Profile) -> None:
+        tabs = self.query_one("#profile-tabs")
+        if not tabs.display:  # after "Try again"
+            tabs.display = True
+            self.query_one("#profile-retry").display = False
+            clear_errors(self)
+            self.query_one("#profile-first-name", Input).focus()
+        self._fill(data)
+
+    def _load_failed(self, error: DomainError) -> None:
+        """No data (e.g. the database is away): no empty form that looks like the data — the
+        error where it is seen, and a way to try again."""
+        if isinstance(error, sessions.SessionExpired):
+            self.app.session_expired(error)
+            return
+        self.query_one("#profile-tabs").display = False
+        show_domain_error(self, error, prefix="profile")
+        retry = self.query_one("#profile-retry")
+        retry.display = True
+        retry.focus()
+        self.query_one("#form-error").scroll_visible(animate=False)
+
+    @on(TranslatedButton.Pressed, "#profile-retry")
+    def _retry(self) -> None:
+        self.query_one("#profile-retry").display = False
+        clear_errors(self)
+        self._load()
 
     def refresh_texts(self) -> None:
         super().refresh_texts()

@@ -54,8 +54,16 @@ from db.models import (
 from services import audit, mail, second_factor, sessions, throttle
 from services.crypto import new_code, new_token, normalize_code
 from services.errors import N_, AuthFailed, Conflict, DomainError, Throttled, ValidationFailed
+from services.normalize import (
+    MSG_CONTROL,
+    email_key,
+    fold_name,
+    looks_like_customer_number,
+    nfkc,
+    text_input,
+    username_key,
+)
 from services.normalize import customer_number as norm_customer_number
-from services.normalize import email_key, fold_name, looks_like_customer_number, nfkc, username_key
 from services.passwords import MAX_LENGTH, check_password, length
 from services.timing import equal_time
 
@@ -89,7 +97,6 @@ MSG_FORM = N_("Please correct the marked fields.")
 MSG_REQUIRED = N_("This field must not be empty.")
 MSG_INVALID = N_("Please check this entry.")
 MSG_TOO_LONG = N_("This entry is too long.")
-MSG_CONTROL = N_("This entry contains characters that are not allowed.")
 MSG_TYPE = N_("Please choose a customer type.")
 MSG_USERNAME = N_("The username may contain letters, digits, dots, hyphens and underscores (3 to 64 characters).")
 MSG_USERNAME_NUMBER = N_("A username must not look like a customer number. Please use at least "
@@ -567,6 +574,7 @@ def public_url(backend: Backend, path: str, token: str) -> str:
 
 
 @equal_time
+@text_input()
 def register(backend: Backend, data: Mapping[str, Any] | RegistrationInput, caller: Caller
              ) -> RegistrationResult:
     """Create an unconfirmed account and mail a confirmation code (see module docstring)."""
@@ -651,6 +659,7 @@ def _register_once(backend: Backend, form: RegistrationInput, caller: Caller,
 # --------------------------------------------------------------------------- confirmation
 
 
+@text_input()
 def verify_email(backend: Backend, identifier: str, code: str, caller: Caller
                  ) -> VerificationResult:
     """Confirm the e-mail with the mailed code; then link the pending customer number."""
@@ -673,6 +682,7 @@ def verify_email(backend: Backend, identifier: str, code: str, caller: Caller
     return _after_confirmation(backend, account_id, caller)
 
 
+@text_input()
 def verify_email_link(backend: Backend, link_token: str, caller: Caller) -> VerificationResult:
     """The web variant: the token from the mailed link instead of the code."""
     now = backend.now()
@@ -778,6 +788,7 @@ def request_allowed(db: DbSession, backend: Backend, action: str, identifier: st
 
 
 @equal_time
+@text_input()
 def resend_verification(backend: Backend, identifier: str, caller: Caller) -> RequestResult:
     """A new confirmation code, at most once a minute; the count of wrong tries is kept."""
     if not nfkc(identifier or ""):
@@ -808,11 +819,13 @@ def resend_verification(backend: Backend, identifier: str, caller: Caller) -> Re
 # --------------------------------------------------------------------------- login
 
 
+@text_input()
 def login(backend: Backend, identifier: str, password: str, caller: Caller) -> LoginResult:
     """Customer login with username or e-mail (case-insensitive, NFKC)."""
     return _login(backend, identifier, password, caller, ("customer",))
 
 
+@text_input()
 def login_agent(backend: Backend, identifier: str, password: str, caller: Caller) -> LoginResult:
     """Service-desk login (Account.kind agent or supervisor); customers cannot use it."""
     return _login(backend, identifier, password, caller, sessions.AGENT_KINDS)
@@ -925,6 +938,7 @@ def logout(backend: Backend, token: str | None) -> None:
 
 
 @equal_time
+@text_input()
 def request_password_reset(backend: Backend, identifier: str, caller: Caller) -> RequestResult:
     """Mail a reset code; the same answer whether an account exists or not."""
     if not nfkc(identifier or ""):
@@ -953,6 +967,7 @@ def request_password_reset(backend: Backend, identifier: str, caller: Caller) ->
     return result
 
 
+@text_input()
 def reset_password(backend: Backend, identifier: str, code: str, new_password: str,
                    caller: Caller) -> RequestResult:
     """Set a new password with the mailed code. No automatic login; unlocks the account and
@@ -981,6 +996,7 @@ def reset_password(backend: Backend, identifier: str, code: str, new_password: s
     return RequestResult(message=MSG_RESET_DONE)
 
 
+@text_input()
 def reset_password_link(backend: Backend, link_token: str, new_password: str, caller: Caller
                         ) -> RequestResult:
     """The web variant of ``reset_password``: the token from the mailed link instead of the
@@ -1025,6 +1041,7 @@ def _apply_reset(db: DbSession, backend: Backend, account: Account, new_password
 # --------------------------------------------------------------------------- changes
 
 
+@text_input()
 def change_password(backend: Backend, token: str | None, current_password: str,
                     new_password: str) -> RequestResult:
     """Needs the current password; other sessions of the account end."""
@@ -1054,6 +1071,7 @@ def change_password(backend: Backend, token: str | None, current_password: str,
     return RequestResult(message=MSG_PASSWORD_CHANGED)
 
 
+@text_input()
 def request_email_change(backend: Backend, token: str | None, password: str, new_email: str
                          ) -> RequestResult:
     """Needs the password; mails a code to the new address (nothing changes until confirmed)."""
@@ -1088,6 +1106,7 @@ def request_email_change(backend: Backend, token: str | None, password: str, new
     return RequestResult(message=MSG_EMAIL_CHANGE_SENT, params={"email": address})
 
 
+@text_input()
 def confirm_email_change(backend: Backend, token: str | None, code: str) -> RequestResult:
     """The code from the new address: the address changes, the old one is told by mail."""
     if not (code or "").strip():

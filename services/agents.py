@@ -17,7 +17,7 @@ from db.models import Account
 from services import audit
 from services.accounts import MSG_USERNAME, MSG_USERNAME_TAKEN, login_agent, prepare_password
 from services.errors import N_, Conflict, ValidationFailed
-from services.normalize import nfkc, username_key
+from services.normalize import nfkc, text_input, username_key
 from services.passwords import check_password
 
 if TYPE_CHECKING:
@@ -33,6 +33,7 @@ class AgentInfo(BaseModel):
     role: str
 
 
+@text_input()
 def create_agent(backend: Backend, name: str, role: str, password: str) -> AgentInfo:
     """Create an agent or supervisor. Raises ValidationFailed (name, role, password: the
     message says why) or Conflict when the name is taken."""

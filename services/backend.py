@@ -8,11 +8,12 @@ success and rolls back on any error, so nothing is ever half-written.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DatabaseError, DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from db.engine import DatabaseConfigError, make_engine, make_sessionmaker
@@ -22,11 +23,38 @@ from services.config import Settings, load_settings
 from services.crypto import Digester, PasswordHasher, load_or_create_secret_key
 from services.errors import N_, StorageUnavailable
 
+log = logging.getLogger("kundenkiosk.backend")
 Clock = Callable[[], dt.datetime]
 
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+MSG_UNREACHABLE = N_("The database cannot be reached or written.")
+MSG_UNREACHABLE_NAMED = N_("The database {database} cannot be reached or written.")
+MSG_DAMAGED = N_("The database file is damaged or is not a database; ask the staff for help.")
+MSG_DAMAGED_NAMED = N_(
+    "The database {database} is damaged or is not a database; ask the staff for help "
+    "(they restore it from a backup).")
+
+
+def storage_error(exc: DatabaseError, database: str | None = None) -> StorageUnavailable:
+    """One sentence for a database error: an outage, or a file that is not a database.
+
+    Raised ``from None`` by the callers: the driver's message (and its SQL parameters) stays
+    out of every traceback and log line that shows the domain error.
+    """
+    reason = str(getattr(exc, "orig", exc))
+    damaged = type(exc) is DatabaseError or any(
+        sign in reason for sign in ("not a database", "malformed", "file is encrypted"))
+    log.debug("database error (%s): %s", type(exc).__name__,
+                "damaged file" if damaged else "unreachable or not writable")
+    params = {"database": database} if database else {}
+    if damaged:
+        return StorageUnavailable(MSG_DAMAGED_NAMED if database else MSG_DAMAGED, params=params)
+    return StorageUnavailable(MSG_UNREACHABLE_NAMED if database else MSG_UNREACHABLE,
+                              params=params)
 
 
 class Backend:
@@ -75,11 +103,8 @@ class Backend:
         try:
             if not is_current(self.engine):
                 upgrade(self.engine)
-        except OperationalError as exc:
-            raise StorageUnavailable(
-                N_("The database {database} cannot be reached or written."),
-                params={"database": self.engine.url.render_as_string(hide_password=True)},
-            ) from exc
+        except DatabaseError as exc:  # OperationalError, and a file that is not a database
+            raise storage_error(exc, self.engine.url.render_as_string(hide_password=True)) from None
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -92,8 +117,10 @@ class Backend:
         try:
             with session.begin():
                 yield session
-        except OperationalError as exc:
-            raise StorageUnavailable(N_("The database cannot be reached or written.")) from exc
+        except (IntegrityError, DataError):
+            raise  # the services' own race guards and bugs in input checks, not an outage
+        except DatabaseError as exc:  # OperationalError, and a file that is not a database
+            raise storage_error(exc) from None
         finally:
             session.close()
 

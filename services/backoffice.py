@@ -38,7 +38,15 @@ from db.models import (
 from services import audit, mail, sessions, throttle
 from services.errors import N_, Conflict, NotAllowed, NotFound, ValidationFailed
 from services.merge import REVERSE_DAYS
-from services.normalize import customer_number, email_key, fold_name, nfkc, username_key
+from services.normalize import (
+    customer_number,
+    email_key,
+    fold_name,
+    nfkc,
+    text_input,
+    username_key,
+    without_controls,
+)
 
 if TYPE_CHECKING:
     from services.backend import Backend
@@ -198,7 +206,7 @@ def account_search_statements(db: DbSession, query: str) -> list[tuple[str, Any]
 def search(backend: Backend, token: str | None, query: str) -> list[SearchHit]:
     """Customers and portal accounts whose number, name (umlaut-tolerant), e-mail, postal code,
     contract number, user name or e-mail key starts with ``query`` (at most 25 of each)."""
-    text = nfkc(query or "").strip()[:MAX_QUERY]
+    text = nfkc(without_controls(query or "")).strip()[:MAX_QUERY]  # a search box: stripped
     with backend.transaction() as db:
         agent_session(db, backend, token)
         if len(text) < MIN_QUERY:
@@ -239,6 +247,7 @@ def _customer_hit(customer: Customer, criterion: str) -> SearchHit:
                      status="merged" if customer.merged_into_id else None, matched=criterion)
 
 
+@text_input()
 def find_number(backend: Backend, token: str | None, number: str) -> int:
     """The id of the customer with exactly this number ("jump to customer by number")."""
     with backend.transaction() as db:
@@ -654,6 +663,7 @@ def take(backend: Backend, token: str | None, request_id: int) -> QueueItem:
         return request_item(db, request, _account_names(db))
 
 
+@text_input()
 def comment(backend: Backend, token: str | None, request_id: int, body: str) -> QueueItem:
     """An internal comment on a request (not mailed)."""
     text = clean_note(body, required=True)
@@ -670,6 +680,7 @@ def comment(backend: Backend, token: str | None, request_id: int, body: str) -> 
         return request_item(db, request, _account_names(db))
 
 
+@text_input()
 def close(backend: Backend, token: str | None, request_id: int, outcome: str,
           note: str = "") -> QueueItem:
     """Resolve (``outcome="resolved"``) or reject a request; the customer gets a mail with
@@ -698,6 +709,7 @@ def close(backend: Backend, token: str | None, request_id: int, outcome: str,
         return request_item(db, request, _account_names(db))
 
 
+@text_input()
 def close_membership(backend: Backend, token: str | None, membership_id: int, outcome: str,
                      note: str = "") -> None:
     """A stale organisation request: approve (``resolved``) or reject it for the company's

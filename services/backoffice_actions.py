@@ -33,6 +33,7 @@ from services.backoffice import (
 from services.caller import Caller
 from services.crypto import new_code, normalize_code
 from services.errors import N_, Conflict, NotFound
+from services.normalize import text_input
 
 if TYPE_CHECKING:
     from services.backend import Backend
@@ -238,6 +239,7 @@ def end_sessions(backend: Backend, token: str | None, account_id: int) -> Action
 # --------------------------------------------------------------------------- supervisor
 
 
+@text_input()
 def reassign_number(backend: Backend, token: str | None, customer_id: int,
                     to_account_id: int, note: str = "") -> ActionResult:
     """Move a customer number's link to another customer account (supervisors only)."""
@@ -279,6 +281,7 @@ def reassign_number(backend: Backend, token: str | None, customer_id: int,
         raise Conflict(MSG_TYPE_TAKEN) from None
 
 
+@text_input()
 def reverse_merge(backend: Backend, token: str | None, order_id: int,
                   caller: Caller | None = None, reason: str = "") -> ActionResult:
     """Reverse a merge within 30 days (supervisors only) through ``services.merge``."""

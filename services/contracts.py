@@ -63,7 +63,7 @@ from services.crypto import new_code, normalize_code
 from services.customer_numbers import SupportResult
 from services.errors import N_, Conflict, DomainError, NotFound, Throttled, ValidationFailed
 from services.normalize import customer_number as norm_number
-from services.normalize import fold_name, nfkc
+from services.normalize import fold_name, nfkc, text_input
 from services.profile import normalize_phone
 
 if TYPE_CHECKING:
@@ -468,6 +468,7 @@ def contract_lists(backend: Backend, token: str | None) -> ContractLists:
     return ContractLists(today=today, active=active, expired=expired)
 
 
+@text_input()
 def link_contract(backend: Backend, token: str | None, data: dict[str, Any],
                   caller: Caller) -> ContractItem:
     """Link a contract after the knowledge check (see the module doc)."""
@@ -512,6 +513,7 @@ def _link_once(backend: Backend, token: str | None, caller: Caller,
         return _item(contract, customer.number, link, now.astimezone().date())
 
 
+@text_input()
 def request_contract_support(backend: Backend, token: str | None, data: dict[str, Any],
                              caller: Caller) -> SupportResult:
     """Ask the service desk to link a contract (kind ``contract_link_blocked``).
@@ -622,6 +624,7 @@ def _objection_throttled(db: DbSession, agent_id: int, caller: Caller, now: dt.d
         raise Throttled(throttle.MSG_WAIT, params={"seconds": wait}, fields={"objection_code": throttle.MSG_WAIT})
 
 
+@text_input()
 def object_to_link(backend: Backend, token: str | None, objection_code: str,
                    caller: Caller) -> ObjectionResult:
     """The customer on record objects to a contract link with the code from the mail; an agent
@@ -708,6 +711,7 @@ class UnlinkResult(BaseModel):
     closed_requests: list[int] = []
 
 
+@text_input()
 def unlink_contract(backend: Backend, token: str | None, customer_id: int,
                     contract_number: str, caller: Caller, note: str = "") -> UnlinkResult:
     """Remove a contract's link to its portal account (an agent or supervisor at the service
@@ -797,6 +801,7 @@ def _data(db: DbSession, customer: Customer, contract_number: str) -> CustomerDa
         advertising=bool(consents and consents[0].granted), consents=consents)
 
 
+@text_input()
 def customer_data(backend: Backend, token: str | None, contract_number: str) -> CustomerData:
     """The record of the customer a linked contract belongs to, with the consent history."""
     with backend.transaction() as db:
@@ -854,6 +859,7 @@ def validate_customer_data(data: dict[str, Any]) -> CustomerDataInput:
         raise ValidationFailed(MSG_FORM, fields=field_errors(exc)) from None
 
 
+@text_input()
 def update_customer_data(backend: Backend, token: str | None, contract_number: str,
                          data: dict[str, Any], caller: Caller) -> Saved:
     """Save the customer record (password entered within 5 minutes); the changed field names,
@@ -878,6 +884,7 @@ def update_customer_data(backend: Backend, token: str | None, contract_number: s
                      message=MSG_SAVED if changed else MSG_UNCHANGED)
 
 
+@text_input()
 def set_advertising_consent(backend: Backend, token: str | None, contract_number: str,
                             granted: bool, caller: Caller) -> Saved:
     """Give or withdraw the advertising consent: one new history row per change."""

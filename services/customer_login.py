@@ -32,7 +32,7 @@ from services import accounts, audit, sessions, throttle
 from services.caller import Caller
 from services.errors import N_, AuthFailed, DomainError, Throttled, ValidationFailed
 from services.normalize import customer_number as norm_number
-from services.normalize import looks_like_customer_number
+from services.normalize import looks_like_customer_number, text_input
 from services.passwords import MAX_LENGTH, length
 
 if TYPE_CHECKING:
@@ -55,6 +55,7 @@ def _raise_after_commit(db: DbSession, error: DomainError) -> None:
     raise error
 
 
+@text_input()
 def login(backend: Backend, number: str, password: str, caller: Caller
           ) -> CustomerLoginResult:
     """Open a customer-number session (see module doc); neutral ``AuthFailed`` otherwise."""
@@ -114,6 +115,7 @@ def login(backend: Backend, number: str, password: str, caller: Caller
                                    display_name=sessions.customer_display_name(customer))
 
 
+@text_input()
 def login_any(backend: Backend, identifier: str, password: str, caller: Caller
               ) -> accounts.LoginResult | CustomerLoginResult:
     """The login screen's entry, decided by the identifier's form alone (never by a lookup,
@@ -124,6 +126,7 @@ def login_any(backend: Backend, identifier: str, password: str, caller: Caller
     return accounts.login(backend, identifier, password, caller)
 
 
+@text_input()
 def reauthenticate(backend: Backend, token: str | None, password: str
                    ) -> sessions.CustomerSessionInfo:
     """The customer password again in a customer-number session (per-number counters)."""

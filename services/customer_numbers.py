@@ -38,6 +38,7 @@ from services.caller import Caller
 from services.crypto import normalize_code
 from services.errors import N_, Conflict, DomainError, NotFound, Throttled, ValidationFailed
 from services.normalize import customer_number as norm_number
+from services.normalize import text_input
 
 if TYPE_CHECKING:
     from services.backend import Backend
@@ -276,6 +277,7 @@ def _raise_conflict(kind: str, customer: Customer) -> None:
 # --------------------------------------------------------------------------- services
 
 
+@text_input()
 def link_customer_number(backend: Backend, token: str | None, code: str, number: str,
                          caller: Caller) -> LinkedNumber:
     """Link ``number`` to the session's account with its Freischaltcode (see module doc)."""
@@ -326,6 +328,7 @@ def _link_once(backend: Backend, token: str | None, caller: Caller, code: str,
         return _linked(customer, link)
 
 
+@text_input()
 def request_link_support(backend: Backend, token: str | None, code: str, number: str,
                          caller: Caller) -> SupportResult:
     """After a ``LinkConflict``: queue a request for the service desk (never with the code).
@@ -401,6 +404,7 @@ def linked_numbers(backend: Backend, token: str | None) -> list[LinkedNumber]:
         return [_linked(customer, link) for customer, link in rows]
 
 
+@text_input()
 def unlink_customer_number(backend: Backend, token: str | None, number: str, password: str,
                            caller: Caller | None = None) -> str:
     """Remove a link after the password was entered again; audited. Returns the number."""

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from db.models import Feedback
 from services.backend import Backend, Caller
 from services.errors import N_, ValidationFailed
+from services.normalize import text_input
 
 #: Reason codes and their msgids, in the order of the guide.
 REASONS: dict[str, str] = {
@@ -73,6 +74,7 @@ def _validate(**data: object) -> FeedbackInput:
         ) from exc
 
 
+@text_input()
 def submit_feedback(
     backend: Backend,
     *,

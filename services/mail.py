@@ -17,9 +17,14 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from db.models import OutboxMail
+from services.normalize import one_line
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "assets" / "mail"
 MAX_BACKOFF = dt.timedelta(hours=1)
+#: A mail that can never be sent (its headers cannot be built, the server refuses it for good)
+#: is marked failed: ``last_error`` starts with this and it is not tried again.
+FAILED = "failed: "
+NEVER = dt.datetime(9999, 12, 31, tzinfo=dt.UTC)
 
 
 class TemplateMissing(LookupError):
@@ -45,7 +50,8 @@ def render(template: str, language: str, params: dict[str, Any]) -> tuple[str, s
     """Subject and body of ``template`` in ``language`` (first line ``Subject: …``)."""
     subject, body = _template(template, language)
     values = {k: ("" if v is None else v) for k, v in params.items()}
-    return subject.format_map(values), body.format_map(values)
+    # A header is one line: a company name with a line break must not break (or forge) it.
+    return one_line(subject.format_map(values))[:300], body.format_map(values)
 
 
 def enqueue(
@@ -90,7 +96,16 @@ def as_json(mail: OutboxMail) -> dict[str, Any]:
         "created_at": mail.created_at.isoformat(),
         "sent_at": mail.sent_at.isoformat() if mail.sent_at else None,
         "attachment": mail.attachment_name,
+        "state": state(mail),
+        "error": mail.last_error,
     }
+
+
+def state(mail: OutboxMail) -> str:
+    """``sent``, ``pending`` (waiting or to retry) or ``failed`` (never tried again)."""
+    if mail.sent_at is not None:
+        return "sent"
+    return "failed" if (mail.last_error or "").startswith(FAILED) else "pending"
 
 
 class SmtpTarget:
@@ -121,11 +136,23 @@ class SmtpTarget:
         return client
 
 
+class Undeliverable(ValueError):
+    """This mail can never be sent as it is (e.g. a recipient address with a line break)."""
+
+
+def address(name: object, mailbox: str) -> str:
+    """``Name <mailbox>`` for a header: the display name as one safe line; a mailbox with
+    control characters or spaces is refused (it would change whom the mail goes to)."""
+    if one_line(mailbox) != mailbox or " " in mailbox or "@" not in mailbox:
+        raise Undeliverable("the recipient address is not valid")
+    return formataddr((one_line(name), mailbox))
+
+
 def _message(mail: OutboxMail, sender: str) -> EmailMessage:
     message = EmailMessage()
-    message["From"] = sender
-    message["To"] = formataddr(("", mail.to))
-    message["Subject"] = mail.subject
+    message["From"] = one_line(sender)
+    message["To"] = address("", mail.to)
+    message["Subject"] = one_line(mail.subject)
     message["Message-ID"] = make_msgid(domain="kundenkiosk")
     message.set_content(mail.body)
     if mail.attachment and mail.attachment_name:
@@ -160,6 +187,7 @@ def deliver_pending(backend: Any, *, limit: int = 50) -> tuple[int, int]:
     if not due:
         return (0, 0)
     sent = failed = 0
+    client: smtplib.SMTP | None
     try:
         client = target.connect()
     except (OSError, smtplib.SMTPException) as exc:
@@ -172,9 +200,29 @@ def deliver_pending(backend: Any, *, limit: int = 50) -> tuple[int, int]:
                 if mail is None or mail.sent_at is not None:
                     continue
                 try:
-                    client.send_message(_message(mail, backend.settings.mail_from))
+                    message = _message(mail, backend.settings.mail_from)
+                    message.as_bytes()  # every header and part can be encoded
+                except Exception as exc:  # noqa: BLE001 - one bad mail never stops the others
+                    _give_up(mail, exc, backend.now())
+                    failed += 1
+                    continue
+                try:
+                    client.send_message(message)
+                except (smtplib.SMTPRecipientsRefused, smtplib.SMTPNotSupportedError) as exc:
+                    _give_up(mail, exc, backend.now())
+                    failed += 1
+                except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as exc:
+                    (_give_up if 500 <= exc.smtp_code < 600 else _fail)(mail, exc, backend.now())
+                    failed += 1
                 except (OSError, smtplib.SMTPException) as exc:
                     _fail(mail, exc, backend.now())
+                    failed += 1
+                    if isinstance(exc, OSError | smtplib.SMTPServerDisconnected):
+                        client = _reconnect(target, client)
+                        if client is None:
+                            break  # the rest stays due and is tried in the next round
+                except Exception as exc:  # noqa: BLE001 - one bad mail never stops the others
+                    _give_up(mail, exc, backend.now())
                     failed += 1
                 else:
                     mail.sent_at = backend.now()
@@ -182,16 +230,42 @@ def deliver_pending(backend: Any, *, limit: int = 50) -> tuple[int, int]:
                     mail.last_error = None
                     sent += 1
     finally:
-        try:
-            client.quit()
-        except (OSError, smtplib.SMTPException):
-            pass
+        if client is not None:
+            try:
+                client.quit()
+            except (OSError, smtplib.SMTPException):
+                pass
     return sent, failed
+
+
+def _reconnect(target: SmtpTarget, client: smtplib.SMTP) -> smtplib.SMTP | None:
+    try:
+        client.close()
+        return target.connect()
+    except (OSError, smtplib.SMTPException):
+        return None
+
+
+def reason(mail: OutboxMail, exc: BaseException) -> str:
+    """Why a mail failed, as one line without a secret: the mail's own codes and links
+    (its params) are cut out of the error text."""
+    text = one_line(f"{type(exc).__name__}: {exc}")
+    for value in (mail.params or {}).values():
+        if isinstance(value, str) and len(value) >= 4:
+            text = text.replace(value, "…")
+    return text[:500]
+
+
+def _give_up(mail: OutboxMail, exc: BaseException, now: dt.datetime) -> None:
+    """Mark ``mail`` failed for good (with its reason): it never blocks the others."""
+    mail.attempts += 1
+    mail.last_error = FAILED + reason(mail, exc)
+    mail.next_attempt_at = NEVER
 
 
 def _fail(mail: OutboxMail, exc: BaseException, now: dt.datetime) -> None:
     mail.attempts += 1
-    mail.last_error = f"{type(exc).__name__}: {exc}"[:500]
+    mail.last_error = reason(mail, exc)
     wait = min(dt.timedelta(seconds=30 * 2 ** min(mail.attempts - 1, 10)), MAX_BACKOFF)
     mail.next_attempt_at = now + wait
 

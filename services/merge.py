@@ -62,7 +62,7 @@ from services.errors import (
 )
 from services.i18n import translate
 from services.normalize import customer_number as norm_number
-from services.normalize import fold_name, nfkc
+from services.normalize import fold_name, nfkc, text_input
 
 if TYPE_CHECKING:
     from services.backend import Backend
@@ -217,6 +217,7 @@ def require_recent_auth(backend: Backend, token: str | None) -> None:
         _actor(db, backend, token, recent=True)
 
 
+@text_input()
 def reauthenticate(backend: Backend, token: str | None, password: str) -> None:
     """The password again: the account's, or the customer password in a number session."""
     with backend.transaction() as db:
@@ -482,6 +483,7 @@ def _person(customer: Customer) -> str:
     return ", ".join(p for p in (customer.company, name) if p)
 
 
+@text_input({"other": "other_number"})
 def compare(backend: Backend, token: str | None, keep: str, other: str, credential: str,
             caller: Caller) -> Comparison:
     """Check the proof for ``other`` and compare both records (see module doc)."""
@@ -601,6 +603,7 @@ def _existing_order(db: DbSession, keep: Customer, other: Customer) -> MergeOrde
         MergeOrder.status == "done").order_by(MergeOrder.id.desc())).first()
 
 
+@text_input({"other": "other_number"})
 def submit(backend: Backend, token: str | None, keep: str, other: str, credential: str,
            take_over: bool, caller: Caller) -> MergeResult:
     """Execute the merge order (see module doc). Idempotent for the same pair."""

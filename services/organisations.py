@@ -74,7 +74,7 @@ from services.errors import (
     ValidationFailed,
 )
 from services.normalize import customer_number as norm_number
-from services.normalize import email_key
+from services.normalize import email_key, text_input
 from services.passwords import check_password
 from services.timing import equal_time
 
@@ -437,6 +437,7 @@ def _check(db: DbSession, backend: Backend, form: CompanyInput, caller: Caller) 
     return customer
 
 
+@text_input()
 def check_company(backend: Backend, data: Mapping[str, Any], caller: Caller) -> CompanyMatch:
     """Step 1: number + postal code must match a company record (neutral message otherwise,
     limited per terminal)."""
@@ -450,6 +451,7 @@ def check_company(backend: Backend, data: Mapping[str, Any], caller: Caller) -> 
 
 
 @equal_time
+@text_input()
 def submit_registration(backend: Backend, data: Mapping[str, Any], caller: Caller) -> Result:
     """Step 2: create the request (a stub account without password, the membership waiting for
     the e-mail confirmation, the consents) and mail the confirmation code. An address that
@@ -565,6 +567,7 @@ def _mail_complete(db: DbSession, backend: Backend, account: Account, customer: 
 
 
 @equal_time
+@text_input()
 def redeem_code(backend: Backend, email: str, code: str, caller: Caller) -> CodeResult:
     """The code from a mail, entered at the kiosk: the confirmation code (the request goes to
     the super admins) or the completion code (returns a ``finish`` token for 30 minutes)."""
@@ -594,6 +597,7 @@ def redeem_code(backend: Backend, email: str, code: str, caller: Caller) -> Code
         return _code_accepted(db, backend, account, membership, purpose, caller)
 
 
+@text_input()
 def redeem_link(backend: Backend, link_token: str, caller: Caller) -> CodeResult:
     """The web variant of ``redeem_code``: the token from the mailed link ("Bestätigen")."""
     now = backend.now()
@@ -641,6 +645,7 @@ def _code_accepted(db: DbSession, backend: Backend, account: Account, membership
 
 
 @equal_time
+@text_input()
 def resend_code(backend: Backend, email: str, caller: Caller) -> Result:
     """A new confirmation or completion code, at most once a minute; always the same answer."""
     if not (email or "").strip():
@@ -668,6 +673,7 @@ def resend_code(backend: Backend, email: str, caller: Caller) -> Result:
     return Result(message=MSG_RESENT)
 
 
+@text_input()
 def complete_registration(backend: Backend, email: str, finish: str, data: Mapping[str, Any],
                           caller: Caller) -> Result:
     """Terms, privacy statement and the new password: the account becomes active."""
@@ -794,6 +800,7 @@ def members(backend: Backend, token: str | None, customer_id: int) -> list[Membe
     return sorted(result, key=lambda m: (order.get(m.role, 9), m.name.casefold(), m.id))
 
 
+@text_input()
 def decide(backend: Backend, token: str | None, customer_id: int, membership_id: int,
            approve: bool, reason: str | None, caller: Caller) -> Result:
     """Approve or reject a pending request; the first decision wins (conditional update)."""
@@ -835,6 +842,7 @@ def decide(backend: Backend, token: str | None, customer_id: int, membership_id:
     return Result(message=MSG_APPROVED if approve else MSG_REJECTED, params={"name": name})
 
 
+@text_input()
 def add_contact(backend: Backend, token: str | None, customer_id: int,
                 data: Mapping[str, Any], caller: Caller) -> Result:
     """An admin adds a contact (name, e-mail, role): it gets the completion mail, or — with an
@@ -902,6 +910,7 @@ def _other_super_admins(db: DbSession, customer_id: int, membership_id: int) -> 
         Membership.state == "active", Membership.id != membership_id)) or 0
 
 
+@text_input()
 def change_role(backend: Backend, token: str | None, customer_id: int, membership_id: int,
                 role: str, caller: Caller) -> Result:
     """Set a member's role. Super admin roles are given and taken by super admins only; the

@@ -36,6 +36,7 @@ from services import audit, sessions, throttle
 from services.caller import Caller
 from services.crypto import normalize_key
 from services.errors import N_, Conflict, DomainError, Throttled, ValidationFailed
+from services.normalize import text_input
 
 if TYPE_CHECKING:
     from services.backend import Backend
@@ -164,6 +165,7 @@ def _refuse(db: DbSession, account_id: int, terminal: str, now: dt.datetime,
     _commit_and_raise(db, error)
 
 
+@text_input()
 def redeem_key(backend: Backend, token: str | None, key: str, caller: Caller) -> RedeemResult:
     """Redeem an online key for the logged-in account. See the module docstring."""
     normalized = check_format(key)

@@ -50,7 +50,7 @@ from services.accounts import (
 )
 from services.caller import Caller
 from services.errors import N_, NotFound, ValidationFailed
-from services.normalize import email_key
+from services.normalize import email_key, text_input
 
 if TYPE_CHECKING:
     from services.backend import Backend
@@ -188,6 +188,7 @@ class ProfileSaved(BaseModel):
     message: str
 
 
+@text_input()
 def update_profile(backend: Backend, token: str | None, data: dict[str, Any],
                    caller: Caller | None = None) -> ProfileSaved:
     """Validate and save the own data; the changed field names go to the audit log."""
@@ -265,6 +266,7 @@ def _check_room(db: DbSession, account: Account, kind: str, field: str) -> None:
                                params={"count": MAX_CONTACTS})
 
 
+@text_input({"number": "phone"})
 def add_phone(backend: Backend, token: str | None, number: str, country: str = "DE",
               label: str | None = None, caller: Caller | None = None) -> ProfileSaved:
     """Add a phone number (the first becomes the main number); no duplicates, at most
@@ -291,6 +293,7 @@ def add_phone(backend: Backend, token: str | None, number: str, country: str = "
                             message=MSG_PHONE_ADDED)
 
 
+@text_input({"address": "email"})
 def add_email(backend: Backend, token: str | None, address: str,
               caller: Caller | None = None) -> ProfileSaved:
     """Add a further contact e-mail address (the login address is changed in the settings)."""
@@ -421,6 +424,7 @@ def validate_billing(data: dict[str, Any]) -> BillingInput:
 BILLING = ("umbrella_organisation", "delivery_method", "payment_method", "iban", "bic")
 
 
+@text_input()
 def update_billing(backend: Backend, token: str | None, data: dict[str, Any],
                    caller: Caller | None = None) -> ProfileSaved:
     """Save umbrella organisation, delivery and payment method. An empty IBAN field keeps

@@ -22,6 +22,7 @@ from db.models import Account, Customer, Session
 from services import audit, throttle
 from services.crypto import new_token
 from services.errors import N_, AuthFailed, DomainError, Throttled
+from services.normalize import text_input
 
 if TYPE_CHECKING:
     from services.backend import Backend
@@ -244,6 +245,7 @@ def check_password_throttled(db: DbSession, backend: Backend, account: Account, 
     throttle.succeeded(db, limits, now)
 
 
+@text_input()
 def reauthenticate(backend: Backend, token: str | None, password: str) -> SessionInfo:
     """The password again: sensitive actions are allowed for ``reauth_valid`` seconds."""
     with backend.transaction() as db:

@@ -76,7 +76,7 @@ async def test_app_with_unreachable_database_exits_with_one_sentence(tmp_path, m
                 break
             await asyncio.sleep(0.05)
     assert app.return_code == 2
-    assert "cannot be reached" in (app.exit_message or "")
+    assert "nicht erreichbar" in (app.exit_message or "")  # in the app's language (de)
 
 
 async def test_app_upgrades_a_new_database_after_the_first_frame(tmp_path, monkeypatch):

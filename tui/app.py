@@ -11,9 +11,11 @@ import logging
 import os
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from rich.text import Text
 from textual import events
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
     from services.backend import Backend
 
 _IMPORTED_AT = time.perf_counter()
+MSG_CRASHED = N_("Something went wrong and the kiosk had to close. Please ask the staff for help.")
 log = logging.getLogger("kundenkiosk.tui")
 
 
@@ -119,6 +122,9 @@ class KioskApp(SessionMixin, App[None], inherit_bindings=False):
     ) -> None:
         self._created_at = time.perf_counter()
         super().__init__()
+        from tui.terminal_input import install
+
+        install()  # one invalid byte on the input must not end the kiosk
         from services.shell_settings import shell_settings
 
         # The backend (SQLAlchemy, migrations, argon2) is loaded after the first frame, in a
@@ -253,8 +259,44 @@ class KioskApp(SessionMixin, App[None], inherit_bindings=False):
         try:
             self.backend  # noqa: B018 - creates it
         except (DomainError, DatabaseConfigError) as exc:
-            self.exit_message = f"kiosk: {exc}"
-            self.call_from_thread(self.exit, None, 2, self.exit_message)
+            self.exit_message = f"kiosk: {self._error_sentence(exc)}"
+            self.call_from_thread(self.exit, None, 2, Text(self.exit_message))
+
+    # -- errors: one sentence, never a traceback --------------------------------------------
+    def _error_sentence(self, error: BaseException) -> str:
+        from services.errors import DomainError
+
+        if isinstance(error, DomainError):
+            return self._(error.message, **error.params)
+        return str(error)
+
+    def _handle_exception(self, error: Exception) -> None:
+        """An error no screen handled ends the app with one sentence. Textual's own handler
+        prints a Rich traceback with the frames' locals (a typed password among them)."""
+        from textual.worker import WorkerFailed
+
+        from db.errors import DatabaseConfigError
+        from services.errors import DomainError
+
+        cause = error.error if isinstance(error, WorkerFailed) else error
+        if self.exit_message is not None:  # already ending: a screen met the closing app
+            log.debug("after the exit: %s", type(cause).__name__)
+            return
+        if self._exception is None:  # Pilot re-raises it in tests
+            self._exception = error
+            self._exception_event.set()
+        if isinstance(cause, DomainError | DatabaseConfigError):  # e.g. a damaged database
+            self._return_code = 2
+            sentence = self._error_sentence(cause)
+        else:
+            self._return_code = 1
+            frames = traceback.extract_tb(cause.__traceback__)
+            where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
+            log.error("unexpected %s at %s; the app ends", type(cause).__name__, where)
+            sentence = self._(MSG_CRASHED)
+        self.exit_message = f"kiosk: {sentence}"
+        self._exit_renderables.append(Text(self.exit_message))
+        self._close_messages_no_wait()
 
     def on_mount(self) -> None:
         from screens.welcome import WelcomeScreen

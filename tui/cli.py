@@ -140,8 +140,8 @@ def _cmd_outbox(args: argparse.Namespace) -> int:
         print(json.dumps(mails, ensure_ascii=False, indent=2))
     else:
         for mail in mails:
-            state = "sent" if mail["sent_at"] else "pending"
-            print(f"{mail['created_at']}  {state:7}  {mail['to']}  {mail['subject']}")
+            why = f"  ({mail['error']})" if mail["state"] == "failed" else ""
+            print(f"{mail['created_at']}  {mail['state']:7}  {mail['to']}  {mail['subject']}{why}")
     return 0
 
 
@@ -164,6 +164,12 @@ def _cmd_mail(args: argparse.Namespace) -> int:
             # the worker outlives a database restart: say so once per round and retry
             print(f"kiosk: {translate('en', exc.message, **exc.params)} Retrying.",
                   file=sys.stderr, flush=True)
+            time.sleep(args.interval)
+            continue
+        except Exception as exc:  # noqa: BLE001 - the worker never dies of one round
+            if not args.loop:
+                raise
+            print(f"kiosk: {_unexpected(exc)} Retrying.", file=sys.stderr, flush=True)
             time.sleep(args.interval)
             continue
         if sent or failed or not args.loop:
@@ -278,6 +284,8 @@ def main(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr)
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # noqa: BLE001 - the net under every command: one sentence
+        print(f"kiosk: {_unexpected(exc)}", file=sys.stderr)
     return 2
 
 
@@ -297,6 +305,17 @@ def _logs_from_environment(command: str | None) -> None:
 
     configure(fmt or "text", Path(file) if file else None,
               terminal_id=shell_settings().terminal_id)
+
+
+def _unexpected(exc: Exception) -> str:
+    """One sentence for an error no command expected (a damaged database file among them),
+    never its values."""
+    sqlalchemy_exc = sys.modules.get("sqlalchemy.exc")
+    if sqlalchemy_exc is not None and isinstance(exc, sqlalchemy_exc.DatabaseError):
+        from services.backend import storage_error
+
+        return str(storage_error(exc))
+    return f"an unexpected error ({type(exc).__name__}) stopped the command."
 
 
 if __name__ == "__main__":

@@ -158,7 +158,7 @@ class SessionMixin:
 
     def logout(self) -> None:
         """Log out: end the session on the server and wipe every screen and input."""
-        self.notify(self._(MSG_LOGGED_OUT))  # type: ignore[attr-defined]
+        self.notify(self._(MSG_LOGGED_OUT), markup=False)  # type: ignore[attr-defined]
         self.run_worker(self.wipe(), exclusive=True, group="wipe")  # type: ignore[attr-defined]
 
     def action_logout(self) -> None:
@@ -169,7 +169,8 @@ class SessionMixin:
     def session_expired(self, error: DomainError | None = None) -> None:
         async def wipe_and_tell() -> None:
             await self.wipe()  # type: ignore[attr-defined]
-            self.notify(self._(MSG_SESSION_ENDED), severity="warning", timeout=10)  # type: ignore[attr-defined]
+            self.notify(self._(MSG_SESSION_ENDED), severity="warning", timeout=10,  # type: ignore[attr-defined]
+                        markup=False)
 
         self.run_worker(wipe_and_tell(), exclusive=True, group="wipe")  # type: ignore[attr-defined]
 
