@@ -13,10 +13,10 @@ Export (GDPR Art. 15/20)
 Deletion (Art. 17)
     ``deletion_preview`` says what will happen; ``request_deletion`` (password again) refuses
     while the account is the last super admin of a company, otherwise locks the account at
-    once (status ``deletion_pending``), ends its sessions and mails a cancel code and link.
+    once (status ``deletion_pending``), ends its sessions and mails a cancel link.
     For ``deletion_wait_days`` the owner can cancel: logging in offers it
-    (``accounts.DeletionPending`` → ``cancel_deletion_login``), or the mailed code/link
-    (``cancel_deletion_code`` / ``cancel_deletion_link``). Then ``erase_due`` (housekeeping)
+    (``accounts.DeletionPending`` → ``cancel_deletion_login``), or the mailed link
+    (``cancel_deletion_link``, answered by ``kiosk serve`` at /cancel-deletion/<token>). Then ``erase_due`` (housekeeping)
     erases it: personal fields emptied (the row stays as a tombstone so that ids elsewhere
     stay valid; e-mail address and user name are free for a new registration), links to
     customer numbers, contracts and licences released, memberships ended, contacts, codes,
@@ -111,10 +111,10 @@ MSG_LAST_SUPER_ADMIN = N_(
     "You are the only super admin of {companies}. Make another member super admin first; "
     "then the account can be deleted.")
 MSG_DELETION_SCHEDULED = N_(
-    "Your account is locked and will be deleted on {date}. We have sent you an e-mail with "
-    "a code to cancel the deletion until then.")
+    "Your account is locked and will be deleted on {date}. Until then you can cancel the "
+    "deletion by logging in again or with the link in the e-mail we have sent you.")
 MSG_DELETION_CANCELLED = N_("The deletion was cancelled. Your account is active again.")
-MSG_CANCEL_INVALID = N_("The code is not correct or no longer valid.")
+MSG_CANCEL_INVALID = N_("This link is not valid (any more), or no deletion is waiting.")
 MSG_ALREADY_PENDING = N_("A deletion of this account is already under way.")
 MSG_DESK_DELETION_REQUESTED = N_(
     "The deletion was requested. A supervisor must confirm it in the queue \"Data protection\".")
@@ -492,14 +492,14 @@ def deletion_preview(backend: Backend, token: str | None) -> DeletionPreview:
 
 def _schedule(db: DbSession, backend: Backend, account: Account, deletion: AccountDeletion,
               terminal_id: str | None) -> dt.datetime:
-    """Lock the account, end its sessions, mail the cancel code and link."""
+    """Lock the account, end its sessions, mail the cancel link."""
     now = backend.now()
     erase_after = _erase_on(backend)
     deletion.state, deletion.erase_after = "scheduled", erase_after
     deletion.previous_status = account.status
     account.status = PENDING
     sessions.end_all(db, account.id, "deletion", now)
-    code, link = accounts.issue_token(db, backend, account, PURPOSE_CANCEL)
+    _code, link = accounts.issue_token(db, backend, account, PURPOSE_CANCEL)  # the link only
     db.execute(update(EmailToken).where(
         EmailToken.account_id == account.id, EmailToken.purpose == PURPOSE_CANCEL,
         EmailToken.used_at.is_(None), EmailToken.revoked_at.is_(None),
@@ -507,7 +507,7 @@ def _schedule(db: DbSession, backend: Backend, account: Account, deletion: Accou
     if account.email:
         mail.enqueue(db, to=account.email, template="account_deletion_scheduled",
                      language=account.language,
-                     params={"name": sessions.display_name(account), "code": code,
+                     params={"name": sessions.display_name(account),
                              "link": accounts.public_url(backend, "cancel-deletion", link),
                              "date": format_date(erase_after.date(), account.language)})
     audit.record(db, "account_deletion_scheduled", actor_id=account.id,
@@ -584,20 +584,6 @@ def cancel_deletion_login(backend: Backend, identifier: str, password: str, call
                                           caller.terminal_id, field="password")
         _cancel(db, backend, account, caller.terminal_id, "login")
     return accounts.login(backend, identifier, password, caller)
-
-
-def cancel_deletion_code(backend: Backend, identifier: str, code: str, caller: Caller
-                         ) -> DeletionResult:
-    """The code from the mail (with the user name or e-mail address) cancels the deletion."""
-    invalid = accounts._validation("code", MSG_CANCEL_INVALID)
-    with backend.transaction() as db:
-        account = accounts._find_account(db, identifier, ("customer",))
-        if account is None or account.status != PENDING:
-            raise invalid
-        if accounts.check_code(db, backend, account, PURPOSE_CANCEL, code) is None:
-            accounts.raise_after_commit(db, invalid)
-        _cancel(db, backend, account, caller.terminal_id, "code")
-    return DeletionResult(message=MSG_DELETION_CANCELLED)
 
 
 def cancel_deletion_link(backend: Backend, link_token: str, caller: Caller) -> DeletionResult:
@@ -781,7 +767,7 @@ def erase_due(backend: Backend, *, dry_run: bool = False) -> int:
 
 
 __all__ = ["DeletionPreview", "DeletionResult", "ExportResult", "KIND_PRIVACY",
-           "cancel_deletion_code", "cancel_deletion_link", "cancel_deletion_login", "collect",
+           "cancel_deletion_link", "cancel_deletion_login", "collect",
            "covered_tables", "deletion_preview", "desk_decide_deletion", "desk_export",
            "desk_request_deletion", "erase_due", "export_my_data", "pending_deletion_date",
            "request_deletion"]
