@@ -33,7 +33,7 @@ from services.feedback import COMMENT_MAX, REASONS
 HELP_DIR = Path(__file__).resolve().parent.parent / "assets" / "help"
 ARTICLES = (
     "welcome", "login", "register", "verify", "customer-numbers", "contracts", "products",
-    "organisation", "merge",
+    "organisation", "merge", "privacy",
 )
 
 

@@ -92,7 +92,8 @@ def _batched(backend: Backend, query: Select[Any],
 def purge_audit(backend: Backend, *, dry_run: bool = False) -> int:
     """Audit entries older than ``retention_audit_days``, through the trigger's window."""
     cutoff = backend.now() - _days(backend.settings.retention_audit_days)
-    query = select(AuditEvent.id).where(AuditEvent.at < cutoff).order_by(AuditEvent.id)
+    # ordered by the indexed column: the batch is read from the index, never sorted
+    query = select(AuditEvent.id).where(AuditEvent.at < cutoff).order_by(AuditEvent.at)
 
     def remove(db: DbSession, ids: list[int]) -> None:
         for hook in AUDIT_PURGE_HOOKS:
@@ -120,7 +121,7 @@ def purge_delivered_mails(backend: Backend, *, dry_run: bool = False) -> int:
                 mail.scrub_delivered(row)
 
         _batched(backend, unscrubbed, scrub, dry_run=False)
-    query = select(OutboxMail.id).where(OutboxMail.sent_at < cutoff).order_by(OutboxMail.id)
+    query = select(OutboxMail.id).where(OutboxMail.sent_at < cutoff).order_by(OutboxMail.sent_at)
     return _batched(backend, query, lambda db, ids: db.execute(
         delete(OutboxMail).where(OutboxMail.id.in_(ids))), dry_run=dry_run)
 

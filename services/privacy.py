@@ -630,40 +630,55 @@ def desk_request_deletion(backend: Backend, token: str | None, account_id: int, 
 
 def desk_decide_deletion(backend: Backend, token: str | None, request_id: int, confirm: bool,
                          note: str = "", caller: Caller | None = None) -> DeletionResult:
-    """A supervisor other than the requesting agent confirms (scheduled: locked, mailed, erased
-    after the wait) or rejects the desk's deletion request."""
+    """Confirm (a supervisor other than the requesting agent: the deletion is scheduled — the
+    account locked, mailed, erased after the wait) or reject (any agent, with a reason the
+    customer is mailed) the desk's deletion request."""
     from services.backoffice import MSG_CLOSED, clean_note
 
     text = clean_note(note, required=not confirm)
     terminal = caller.terminal_id if caller else None
     with backend.transaction() as db:
-        supervisor = _desk_agent(db, backend, token, supervisor=True)
+        agent = _desk_agent(db, backend, token, supervisor=confirm)
         request = db.scalars(for_update(select(SupportRequest).where(
             SupportRequest.id == request_id), db)).first()
         if request is None or request.kind != KIND_PRIVACY:
             raise NotFound(MSG_NOT_A_DELETION)
+        if request.status not in ("open", "taken"):
+            raise Conflict(MSG_CLOSED)
         deletion = db.scalars(select(AccountDeletion).where(
             AccountDeletion.request_id == request.id)).first()
-        if deletion is None or deletion.state != "awaiting_confirmation" \
-                or request.status not in ("open", "taken"):
+        waiting = deletion is not None and deletion.state == "awaiting_confirmation"
+        if confirm and not waiting:
             raise Conflict(MSG_CLOSED)
-        if deletion.requested_by_id == supervisor.id:
+        if confirm and deletion is not None and deletion.requested_by_id == agent.id:
             raise NotAllowed(MSG_FOUR_EYES)
         now = backend.now()
-        deletion.confirmed_by_id, deletion.decided_at = supervisor.id, now
-        request.assigned_to_id = request.assigned_to_id or supervisor.id
+        request.assigned_to_id = request.assigned_to_id or agent.id
         request.resolution, request.updated_at = text or None, now
+        if deletion is not None and waiting:
+            deletion.confirmed_by_id, deletion.decided_at = agent.id, now
         if not confirm:
-            deletion.state, request.status = "rejected", "rejected"
-            audit.record(db, "desk_deletion_rejected", actor_id=supervisor.id,
-                         terminal_id=terminal, account=deletion.account_id,
+            request.status = "rejected"
+            if deletion is not None and waiting:
+                deletion.state = "rejected"
+            account = db.get(Account, request.account_id) if request.account_id else None
+            if account is not None and account.email:
+                mail.enqueue(db, to=account.email, template="desk_request_rejected",
+                             language=account.language,
+                             params={"name": sessions.display_name(account),
+                                     "reference": str(request.id),
+                                     "subject": translate(account.language, MSG_DESK_SUBJECT),
+                                     "note": text})
+            audit.record(db, "desk_deletion_rejected", actor_id=agent.id,
+                         terminal_id=terminal, account=request.account_id,
                          reference=request.id, now=now)
             return DeletionResult(message=MSG_DESK_DELETION_REJECTED)
+        assert deletion is not None
         account = _customer_account(db, deletion.account_id, lock=True)
         _refuse_last_super_admin(db, account.id)
         request.status = "resolved"
         erase_after = _schedule(db, backend, account, deletion, terminal)
-        audit.record(db, "desk_deletion_confirmed", actor_id=supervisor.id,
+        audit.record(db, "desk_deletion_confirmed", actor_id=agent.id,
                      terminal_id=terminal, account=account.id, reference=request.id, now=now)
         date = format_date(erase_after.date(), caller.language if caller else "de")
     return DeletionResult(erase_on=erase_after.date(), message=MSG_DESK_DELETION_CONFIRMED,

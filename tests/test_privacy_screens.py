@@ -24,6 +24,7 @@ from services.demo import load_demo
 from tui.serve import ServeOptions, kiosk_server
 
 SIZE = (110, 40)
+DESK_PW = "ein langer Satz für den Schalter 2026"
 
 
 async def _settings(pilot, backend, user: str) -> None:
@@ -173,3 +174,60 @@ async def test_cancel_link_in_the_mail_keeps_the_account(sqlite_backend) -> None
     assert _account(sqlite_backend, "eneu").status == "active"
     with sqlite_backend.transaction() as db:
         assert db.scalars(select(AccountDeletion.state)).one() == "cancelled"
+
+
+async def test_desk_export_and_four_eyes_deletion_through_the_queue(sqlite_backend) -> None:
+    from screens.backoffice.customer import AccountScreen
+    from screens.backoffice.desk import DeskScreen
+    from services import accounts, agents, privacy
+    from services.caller import Caller
+
+    load_demo(sqlite_backend)
+    agents.create_agent(sqlite_backend, "desk.anna", "agent", DESK_PW)
+    agents.create_agent(sqlite_backend, "desk.ida", "supervisor", DESK_PW)
+    eneu = _account(sqlite_backend, "eneu")
+
+    async def as_agent(app, pilot, name: str) -> None:
+        result = accounts.login_agent(sqlite_backend, name, DESK_PW, Caller())
+        app.set_session(result.token)
+        await app.push_screen(DeskScreen(result.display_name, result.kind))
+        await settle(pilot)
+
+    async def note(pilot, value: str) -> None:
+        pilot.app.screen.query_one("#note-text", Input).value = value
+        pilot.app.screen.query_one("#note-submit").press()
+        await settle(pilot)
+
+    app = app_for(sqlite_backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await as_agent(app, pilot, "desk.anna")
+        await app.push_screen(AccountScreen(eneu.id))
+        await settle(pilot)
+        await pilot.press("e")
+        await settle(pilot)
+        await note(pilot, "Personalausweis geprüft")
+        await pilot.press("d")
+        await settle(pilot)
+        await note(pilot, "Personalausweis geprüft")
+        assert _account(sqlite_backend, "eneu").status == "active"  # waits for a supervisor
+    with sqlite_backend.transaction() as db:
+        exported = db.scalars(select(OutboxMail).where(OutboxMail.template == "data_export")).one()
+    assert exported.to == "erika.neu@example.de"  # to the account, never on the desk's screen
+    app = app_for(sqlite_backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await as_agent(app, pilot, "desk.ida")
+        await pilot.press("f6")
+        await settle(pilot)
+        queues = app.screen.query_one("#desk-queues")
+        queues.move_cursor(row=list(queues.rows).index(
+            next(k for k in queues.rows if k.value == privacy.KIND_PRIVACY)))
+        await settle(pilot)
+        items = app.screen.query_one("#desk-queue-items")
+        assert items.row_count == 1
+        assert "Datenschutz" in str(queues.get_row_at(queues.cursor_row)[0])
+        items.focus()
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        await note(pilot, "bestätigt")
+        assert items.row_count == 0
+    assert _account(sqlite_backend, "eneu").status == "deletion_pending"

@@ -21,6 +21,7 @@ QUEUE_NAMES = {
     "contract_link_blocked": N_("Contract links blocked"),
     "merge_blocked": N_("Merges blocked (names differ)"),
     backoffice.STALE_ORG: N_("Organisation requests older than 3 days"),
+    "privacy_deletion": N_("Data protection"),  # #16
 }
 
 
