@@ -25,6 +25,7 @@ from pathlib import Path
 
 from sqlalchemy import event, func, select, text
 
+from benchmarks.bench_login import PASSWORD, register_account
 from db.engine import make_engine
 from db.migrate import upgrade
 from db.models import AuditEvent, OutboxMail
@@ -32,7 +33,6 @@ from services import accounts, housekeeping
 from services.backend import Backend, Caller
 from services.config import Settings
 
-PASSWORD = "blauer Kaffeebecher am Fenster"
 FILL = 200_000  # rows per INSERT … SELECT statement
 
 
@@ -80,21 +80,6 @@ def _fill(backend: Backend, rows: int) -> None:
             conn.execute(text("ANALYZE audit_log"))
             conn.execute(text("ANALYZE outbox"))
             conn.commit()
-
-
-def _account(backend: Backend) -> str:
-    caller = Caller(terminal_id="bench")
-    email = f"bench-{time.time_ns()}@example.com"
-    accounts.register(backend, {
-        "type": "private", "email": email, "password": PASSWORD,
-        "password_confirm": PASSWORD, "first_name": "Bea", "last_name": "Benchmark",
-        "street": "Teststr. 1", "postal_code": "34117", "city": "Kassel", "terms": True,
-    }, caller)
-    with backend.transaction() as db:
-        code = db.scalars(select(OutboxMail.params).where(OutboxMail.to == email)
-                          .order_by(OutboxMail.id.desc())).first()["code"]
-    accounts.verify_email(backend, email, code, caller)
-    return email
 
 
 class TransactionTimer:
@@ -155,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         _fill(backend, args.rows)
         print(f"filled {args.rows:,} + {args.rows:,} old rows (and 1 % young ones) in "
               f"{time.perf_counter() - t0:.1f} s")
-        email = _account(backend)
+        email = register_account(backend)
 
         before: list[float] = []
         stop = threading.Event()

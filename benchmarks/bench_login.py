@@ -47,6 +47,12 @@ def _setup(url: str | None, home: Path) -> Backend:
     upgrade(engine)
     engine.dispose()
     backend = Backend(settings, database_url=url)
+    backend._bench_email = register_account(backend)  # type: ignore[attr-defined]
+    return backend
+
+
+def register_account(backend: Backend) -> str:
+    """A confirmed customer account with ``PASSWORD``; returns its e-mail address."""
     caller = Caller(terminal_id="bench")
     email = f"bench-{time.time_ns()}@example.com"
     accounts.register(backend, {
@@ -58,8 +64,7 @@ def _setup(url: str | None, home: Path) -> Backend:
         from services.mail import outbox
         code = [m for m in outbox(db) if m.to == email][-1].params["code"]
     accounts.verify_email(backend, email, code, caller)
-    backend._bench_email = email  # type: ignore[attr-defined]
-    return backend
+    return email
 
 
 def _rate(fn, seconds: float, threads: int = 1) -> tuple[int, float]:  # type: ignore[no-untyped-def]

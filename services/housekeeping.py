@@ -1,8 +1,8 @@
 """Periodic clean-up that every terminal (and the mail worker) runs now and then, and
 ``kiosk housekeeping [--dry-run]``.
 
-Each step is its own transaction (retention: one per batch of ``housekeeping_batch`` rows, so
-no lock is held for long while terminals log in) and is safe to run on many terminals at
+Each step is its own transaction (retention: one per batch of at most ``housekeeping_batch``
+rows, sized to take about ``BATCH_SECONDS``, so no lock is held for long while terminals log in) and is safe to run on many terminals at
 once: it only deletes or updates what is due, so a second run finds nothing left to do.
 
 Retention (#16), from the settings (``KIOSK_RETENTION_*``):
@@ -23,7 +23,8 @@ kind                      removed when
 Audit rows are deleted only through the window of migration 0009 (``_audit_batch``).
 ``AUDIT_PURGE_HOOKS`` is the one hook point for whoever derives counters from audit events
 (ops-metrics): each hook gets the session and the ids about to go, inside the batch's own
-transaction, before the delete — fold them into a counter there and it never goes back.
+transaction, before the delete, with the rows reserved for this run (no other terminal folds
+the same rows) — fold them into a counter there and it never goes back.
 
 Every run (not a dry run) ends with one audit event ``housekeeping.run`` whose ``counts``
 detail holds the number per kind (no personal data); ``outcome`` is ``partial`` when a step
@@ -34,6 +35,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -66,24 +68,51 @@ def _days(days: int) -> dt.timedelta:
     return dt.timedelta(days=days)
 
 
+#: A batch should hold its transaction (and SQLite's write lock) about this long at most:
+#: the batch size halves after a slower one and grows again after quick ones.
+BATCH_SECONDS = 0.2
+MIN_BATCH = 50
+
+
 def _batched(backend: Backend, query: Select[Any],
-             remove: Callable[[DbSession, list[int]], Any], *, dry_run: bool) -> int:
+             remove: Callable[[DbSession, list[int]], Any], *, dry_run: bool,
+             before: Callable[[DbSession], Callable[[], Any]] | None = None) -> int:
     """Select one batch of ids (``query``, ordered), remove them, commit; until none are
-    left. Each batch is its own short transaction. A dry run only counts."""
+    left. Each batch is its own short transaction, at most ``housekeeping_batch`` rows and
+    sized to take about ``BATCH_SECONDS`` on this machine under its current load. A dry run
+    only counts.
+
+    Terminals running this at the same time never take the same rows: PostgreSQL locks the
+    batch (``FOR UPDATE SKIP LOCKED``); on SQLite ``before`` (which writes first, so the
+    write lock is held before the batch is read) serialises the batches. ``before`` returns
+    what to do at the end of the batch's transaction."""
     if dry_run:
         with backend.transaction() as db:
             return db.scalar(select(func.count()).select_from(
                 query.order_by(None).subquery())) or 0
-    size = backend.settings.housekeeping_batch
+    largest = backend.settings.housekeeping_batch
+    size = min(largest, 1000)
     total = 0
     while True:
+        started = time.perf_counter()
         with backend.transaction() as db:
-            ids = list(db.scalars(query.limit(size)))
+            after = before(db) if before is not None else None
+            batch = query.limit(size)
+            if not backend.is_sqlite:
+                batch = batch.with_for_update(skip_locked=True)
+            ids = list(db.scalars(batch))
             if ids:
                 remove(db, ids)
+            if after is not None:
+                after()
+        took = time.perf_counter() - started
         total += len(ids)
         if len(ids) < size:
             return total
+        if took > BATCH_SECONDS:
+            size = max(MIN_BATCH, size // 2)
+        elif took < BATCH_SECONDS / 3:
+            size = min(largest, size * 2)
 
 
 # --------------------------------------------------------------------------- the purges
@@ -95,16 +124,20 @@ def purge_audit(backend: Backend, *, dry_run: bool = False) -> int:
     # ordered by the indexed column: the batch is read from the index, never sorted
     query = select(AuditEvent.id).where(AuditEvent.at < cutoff).order_by(AuditEvent.at)
 
-    def remove(db: DbSession, ids: list[int]) -> None:
-        for hook in AUDIT_PURGE_HOOKS:
-            hook(db, ids)
+    def open_window(db: DbSession) -> Callable[[], Any]:
+        # written first: on SQLite this takes the write lock before the batch is read
         window = AuditPurgeWindow(purge_before=cutoff)
         db.add(window)
         db.flush()
-        db.execute(delete(AuditEvent).where(AuditEvent.id.in_(ids), AuditEvent.at < cutoff))
-        db.execute(delete(AuditPurgeWindow).where(AuditPurgeWindow.id == window.id))
+        return lambda: db.execute(delete(AuditPurgeWindow).where(
+            AuditPurgeWindow.id == window.id))
 
-    return _batched(backend, query, remove, dry_run=dry_run)
+    def remove(db: DbSession, ids: list[int]) -> None:
+        for hook in AUDIT_PURGE_HOOKS:  # the rows are still there, and locked for this run
+            hook(db, ids)
+        db.execute(delete(AuditEvent).where(AuditEvent.id.in_(ids), AuditEvent.at < cutoff))
+
+    return _batched(backend, query, remove, dry_run=dry_run, before=open_window)
 
 
 def purge_delivered_mails(backend: Backend, *, dry_run: bool = False) -> int:

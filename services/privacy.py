@@ -732,8 +732,11 @@ def erase(db: DbSession, backend: Backend, deletion_id: int) -> bool:
         return False
     account = db.scalars(for_update(select(Account).where(
         Account.id == deletion.account_id), db)).first()
-    if account is None or account.status != PENDING:
+    if account is None or account.status == DELETED:
+        deletion.state, deletion.erased_at = "erased", now
         return False
+    # whatever happened to the account meanwhile (a lock after wrong passwords, say): only a
+    # cancellation (the deletion's state) stops the erasure
     aid = account.id
     addresses = _addresses(db, account)
     pseudonymise_audit(db, account, now, addresses)
