@@ -2,8 +2,8 @@
 ``kiosk housekeeping [--dry-run]``.
 
 Each step is its own transaction (retention: one per batch of at most ``housekeeping_batch``
-rows, sized to take about ``BATCH_SECONDS``, so no lock is held for long while terminals log in) and is safe to run on many terminals at
-once: it only deletes or updates what is due, so a second run finds nothing left to do.
+rows, sized to take about ``BATCH_SECONDS``, so no lock is held for long while terminals log
+in) and is safe to run on many terminals at once: it only deletes or updates what is due, so a second run finds nothing left to do.
 
 Retention (#16), from the settings (``KIOSK_RETENTION_*``):
 
@@ -13,7 +13,8 @@ kind                      removed when
 ``erased_accounts``       a scheduled account deletion's wait is over (services.privacy)
 ``audit_entries``         older than ``retention_audit_days``
 ``delivered_mails``       delivered longer ago than ``retention_outbox_days`` (a delivered
-                          mail keeps no code or link anyway: ``mail.scrub_delivered``)
+                          mail keeps no code or link anyway: ``mail.scrub_delivered`` at
+                          delivery, migration 0009 for mails delivered before)
 ``ended_sessions``        ended (or expired) longer ago than ``retention_sessions_days``
 ``throttle_rows``         no failure for ``retention_throttle_days`` (frozen keys stay)
 ``finished_requests``     resolved/rejected longer ago than ``retention_requests_days``
@@ -70,7 +71,7 @@ def _days(days: int) -> dt.timedelta:
 
 #: A batch should hold its transaction (and SQLite's write lock) about this long at most:
 #: the batch size halves after a slower one and grows again after quick ones.
-BATCH_SECONDS = 0.2
+BATCH_SECONDS = 0.1
 MIN_BATCH = 50
 
 
@@ -141,19 +142,9 @@ def purge_audit(backend: Backend, *, dry_run: bool = False) -> int:
 
 
 def purge_delivered_mails(backend: Backend, *, dry_run: bool = False) -> int:
-    """Delivered mails older than ``retention_outbox_days``; scrubs any delivered mail that
-    still has its text (delivered before #16) on the way."""
+    """Delivered mails older than ``retention_outbox_days``. (Their text, codes and links
+    went at delivery, ``mail.scrub_delivered``; migration 0009 scrubbed older ones.)"""
     cutoff = backend.now() - _days(backend.settings.retention_outbox_days)
-    if not dry_run:
-        unscrubbed = select(OutboxMail.id).where(
-            OutboxMail.sent_at.is_not(None), OutboxMail.body != mail.DELIVERED_BODY
-        ).order_by(OutboxMail.id)
-
-        def scrub(db: DbSession, ids: list[int]) -> None:
-            for row in db.scalars(select(OutboxMail).where(OutboxMail.id.in_(ids))):
-                mail.scrub_delivered(row)
-
-        _batched(backend, unscrubbed, scrub, dry_run=False)
     query = select(OutboxMail.id).where(OutboxMail.sent_at < cutoff).order_by(OutboxMail.sent_at)
     return _batched(backend, query, lambda db, ids: db.execute(
         delete(OutboxMail).where(OutboxMail.id.in_(ids))), dry_run=dry_run)

@@ -3,6 +3,7 @@
 * ``account_deletion``: deletion requests (self-service or desk, four-eyes), 14-day wait.
 * ``audit_log.pseudonymised_at`` and ``audit_purge_window``: the two narrow ways past the
   append-only triggers of 0001 (see below).
+* Mails delivered before this revision lose their text, codes, links and attachments.
 * Indexes the retention run needs: ``session.ended_at``, ``support_request(status,
   updated_at)``, ``outbox.to``.
 
@@ -24,6 +25,9 @@ Revises: 0008
 import sqlalchemy as sa
 from alembic import op
 
+
+#: services.mail.DELIVERED_BODY (a migration does not import services)
+DELIVERED_BODY = "(delivered; text removed)"
 
 revision = "0009"
 down_revision = "0008"
@@ -118,6 +122,9 @@ def upgrade() -> None:
     op.create_index("ix_support_request_status_updated", "support_request",
                     ["status", "updated_at"])
     op.create_index("ix_outbox_to", "outbox", ["to"])
+    # a delivered mail keeps no code, link or attachment (from now on at delivery)
+    op.execute(sa.text("UPDATE outbox SET body = :body, params = '{}', attachment = NULL "
+                       "WHERE sent_at IS NOT NULL").bindparams(body=DELIVERED_BODY))
     if sqlite:
         op.execute("DROP TRIGGER IF EXISTS audit_log_no_update")
         op.execute("DROP TRIGGER IF EXISTS audit_log_no_delete")
