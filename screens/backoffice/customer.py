@@ -73,7 +73,6 @@ ACCOUNT_BINDINGS: list[BindingType] = [
     Binding("v", "resend", N_("Resend"), id="desk-resend"),
     Binding("p", "reset", N_("Password"), id="desk-reset"),
     Binding("x", "end_sessions", N_("Sessions"), id="desk-end-sessions"),
-    *PRIVACY_BINDINGS,
 ]
 
 
@@ -163,6 +162,7 @@ class CustomerScreen(AccountActions, KioskScreen):
         *ACCOUNT_BINDINGS,
         Binding("r", "reassign", N_("Reassign"), id="desk-reassign"),
         Binding("z", "reverse_merge", N_("Reverse"), id="desk-reverse"),
+        *PRIVACY_BINDINGS,
     ]
 
     def __init__(self, customer_id: int) -> None:
@@ -407,6 +407,7 @@ class AccountScreen(AccountActions, KioskScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", N_("Back"), id="back"),
         *ACCOUNT_BINDINGS,
+        *PRIVACY_BINDINGS,
     ]
 
     def __init__(self, account_id: int) -> None:
