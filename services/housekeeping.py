@@ -73,6 +73,9 @@ def _days(days: int) -> dt.timedelta:
 #: the batch size halves after a slower one and grows again after quick ones.
 BATCH_SECONDS = 0.1
 MIN_BATCH = 50
+#: SQLite has one write lock and no queue: a terminal waiting for it polls (the busy handler)
+#: at least every 100 ms. Without a pause, back-to-back batches would starve its login.
+SQLITE_PAUSE = 0.1
 
 
 def _batched(backend: Backend, query: Select[Any],
@@ -110,6 +113,8 @@ def _batched(backend: Backend, query: Select[Any],
         total += len(ids)
         if len(ids) < size:
             return total
+        if backend.is_sqlite:
+            time.sleep(SQLITE_PAUSE)
         if took > BATCH_SECONDS:
             size = max(MIN_BATCH, size // 2)
         elif took < BATCH_SECONDS / 3:
