@@ -58,7 +58,20 @@ class StepClock:
         return dt.datetime.now(dt.UTC) + self.offset
 
 
-def _register(backend: Backend, caller: Caller) -> str:
+def _setup(url: str | None, home: Path) -> Backend:
+    settings = Settings(home=home, terminal_id="bench")  # type: ignore[arg-type]
+    url = url or f"sqlite:///{home / 'bench.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    backend = Backend(settings, database_url=url)
+    backend._bench_email = register_account(backend)  # type: ignore[attr-defined]
+    return backend
+
+
+def register_account(backend: Backend) -> str:
+    """A confirmed customer account with ``PASSWORD``; returns its e-mail address."""
+    caller = Caller(terminal_id="bench")
     email = f"bench-{time.time_ns()}@example.com"
     accounts.register(backend, {
         "type": "private", "email": email, "password": PASSWORD,
@@ -72,25 +85,13 @@ def _register(backend: Backend, caller: Caller) -> str:
     return email
 
 
-def _setup(url: str | None, home: Path) -> Backend:
-    settings = Settings(home=home, terminal_id="bench")  # type: ignore[arg-type]
-    url = url or f"sqlite:///{home / 'bench.db'}"
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    backend = Backend(settings, database_url=url)
-    caller = Caller(terminal_id="bench")
-    backend._bench_email = _register(backend, caller)  # type: ignore[attr-defined]
-    return backend
-
-
 def _setup_totp(backend: Backend) -> tuple[Backend, StepClock, str, str]:
     """A second account with a second factor, on a backend whose clock steps."""
     clock = StepClock()
     stepping = Backend(backend.settings, database_url=backend.database_url, clock=clock,
                        hasher=backend.hasher)
     caller = Caller(terminal_id="bench")
-    email = _register(stepping, caller)
+    email = register_account(stepping)
     token = accounts.login(stepping, email, PASSWORD, caller).token
     secret = second_factor.begin_enrolment(stepping, token).secret
     second_factor.confirm_enrolment(stepping, token,

@@ -272,7 +272,7 @@ class Session(Base):
     idle_timeout_s: Mapped[int] = mapped_column(Integer)
     absolute_expires_at: Mapped[dt.datetime]
     reauth_at: Mapped[dt.datetime | None]
-    ended_at: Mapped[dt.datetime | None]
+    ended_at: Mapped[dt.datetime | None] = mapped_column(index=True)  # retention (#16)
     ended_reason: Mapped[str | None] = mapped_column(String(32))
     # #15: set while the login waits for its second step ("code", "enrol", or "decoy" after a
     # wrong password); such a session serves nothing until services.second_factor clears it.
@@ -395,7 +395,8 @@ class SupportRequest(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
-    __table_args__ = (Index("ix_support_request_status_kind", "status", "kind"),)
+    __table_args__ = (Index("ix_support_request_status_kind", "status", "kind"),
+                      Index("ix_support_request_status_updated", "status", "updated_at"))
 
 
 class RequestComment(Base):
@@ -472,9 +473,49 @@ class AuditEvent(Base):
     customer_id: Mapped[int | None] = mapped_column(Integer, index=True)
     terminal_id: Mapped[str | None] = mapped_column(String(64))
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Set once when the actor's account was erased (#16): personal details removed, the
+    # actor id kept. The triggers of migration 0009 allow exactly this one update.
+    pseudonymised_at: Mapped[dt.datetime | None]
 
     # the installation-wide counters of services.metrics count by (event, outcome)
     __table_args__ = (Index("ix_audit_log_event_outcome", "event", "outcome"),)
+
+
+class AuditPurgeWindow(Base):
+    """The only way to delete audit rows (#16, migration 0009): the retention run inserts a
+    row with the cut-off inside its own transaction, the delete trigger lets through only
+    rows older than it, and the run removes the row again before it commits."""
+
+    __tablename__ = "audit_purge_window"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    purge_before: Mapped[dt.datetime]
+
+
+class AccountDeletion(Base):
+    """A request to delete an account (#16): waits ``deletion_wait_days``, then erased.
+
+    state: awaiting_confirmation (started at the desk, a supervisor must confirm) |
+    scheduled (account locked, erased after ``erase_after``) | cancelled | rejected | erased.
+    """
+
+    __tablename__ = "account_deletion"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"), index=True)
+    state: Mapped[str] = mapped_column(String(24))
+    via: Mapped[str] = mapped_column(String(8))  # self | desk
+    requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("account.id"))
+    confirmed_by_id: Mapped[int | None] = mapped_column(ForeignKey("account.id"))
+    request_id: Mapped[int | None] = mapped_column(ForeignKey("support_request.id"))
+    # The account's status before it was locked for the deletion (restored on cancel).
+    previous_status: Mapped[str | None] = mapped_column(String(20))
+    requested_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    erase_after: Mapped[dt.datetime | None]
+    decided_at: Mapped[dt.datetime | None]
+    erased_at: Mapped[dt.datetime | None]
+
+    __table_args__ = (Index("ix_account_deletion_state_erase", "state", "erase_after"),)
 
 
 class MetricCounter(Base):
@@ -511,7 +552,8 @@ class OutboxMail(Base):
     sent_at: Mapped[dt.datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
 
-    __table_args__ = (Index("ix_outbox_pending", "sent_at", "next_attempt_at"),)
+    __table_args__ = (Index("ix_outbox_pending", "sent_at", "next_attempt_at"),
+                      Index("ix_outbox_to", "to"))  # the outbox of an erased account (#16)
 
 
 # --------------------------------------------------------------------------- back office (#9)

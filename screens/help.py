@@ -35,6 +35,7 @@ ARTICLES = (
     "welcome", "login", "register", "verify", "customer-numbers", "contracts", "products",
     "organisation", "merge",
     "second-factor", "lost-phone",  # #15
+    "privacy",  # #16
 )
 
 

@@ -77,7 +77,14 @@ class LoginScreen(KioskScreen):
 
     def _failed(self, error: DomainError) -> None:
         self.query_one(".form-box").loading = False
-        self.query_one("#login-password", Input).value = ""
+        password_input = self.query_one("#login-password", Input)
+        password, password_input.value = password_input.value, ""
+        if isinstance(error, accounts.DeletionPending):  # #16: offer to cancel the deletion
+            from screens.privacy import offer_cancel_deletion
+
+            offer_cancel_deletion(self, error, self.query_one("#login-identifier", Input).value,
+                                  password, self._logged_in)
+            return
         if isinstance(error, accounts.EmailNotVerified):
             from screens.register import VerifyScreen
 

@@ -21,6 +21,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Footer, Input, Label, TabbedContent, TabPane
 
+from screens.privacy import PRIVACY_TAB, PrivacySettings, privacy_pane
 from screens.register import CUSTOMER_TYPE_LABELS
 from screens.widgets import (
     Field,
@@ -43,6 +44,7 @@ TABS = (
     ("settings-tab-news", N_("Release notes")),
     ("settings-tab-profiles", N_("Connected profiles")),
     ("settings-tab-totp", N_("Second factor")),  # #15, screens/totp.py
+    PRIVACY_TAB,  # #16: download my data, delete the account (screens/privacy.py)
 )
 PROFILE_COLUMNS = (  # (key, msgid, display width)
     ("number", N_("Customer number"), 15),
@@ -58,7 +60,7 @@ FIELD_IDS = {"current_password": "settings-current-password",
              "code": "settings-email-code"}
 
 
-class SettingsScreen(KioskScreen):
+class SettingsScreen(PrivacySettings, KioskScreen):
     """"Meine Einstellungen"; every tab and every control is reachable by keyboard."""
 
     HELP_ARTICLE = "profile"
@@ -97,6 +99,8 @@ class SettingsScreen(KioskScreen):
                     from screens.totp import TotpSettings
 
                     yield TotpSettings()
+                with TabPane(self._(PRIVACY_TAB[1]), id=PRIVACY_TAB[0]):
+                    yield from privacy_pane()
             yield FormError()
             with Horizontal(classes="form-buttons"):
                 yield TranslatedButton(N_("Back"), id="settings-back")
@@ -140,6 +144,7 @@ class SettingsScreen(KioskScreen):
         self.query_one("#settings-email-step").display = False
         self._set_columns()
         self._show_news()
+        self.privacy_mounted()
         self.query_one("#settings-current-password", Input).focus()
 
     def refresh_texts(self) -> None:

@@ -43,6 +43,7 @@ from sqlalchemy.orm import Session as DbSession
 from db.engine import for_update
 from db.models import (
     Account,
+    AccountDeletion,
     Consent,
     Customer,
     CustomerLink,
@@ -54,6 +55,7 @@ from db.models import (
 from services import audit, mail, second_factor, sessions, throttle
 from services.crypto import new_code, new_token, normalize_code
 from services.errors import N_, AuthFailed, Conflict, DomainError, Throttled, ValidationFailed
+from services.i18n import format_date
 from services.normalize import (
     MSG_CONTROL,
     email_key,
@@ -139,6 +141,17 @@ MSG_EMAIL_CHANGE_SENT = N_("We have sent a code to {email}. Please enter it to c
 MSG_EMAIL_SAME = N_("This is already your e-mail address.")
 MSG_EMAIL_UNUSABLE = N_("This e-mail address cannot be used.")
 MSG_EMAIL_CHANGED = N_("Your e-mail address has been changed.")
+
+
+class DeletionPending(DomainError):
+    """The right password of an account waiting for its deletion (#16): the login screen
+    offers to cancel it (``services.privacy.cancel_deletion_login``); ``params["date"]``."""
+
+    code = "deletion_pending"
+
+
+MSG_DELETION_PENDING = N_("Your account is scheduled for deletion on {date}. Do you want to "
+                          "cancel the deletion and keep your account?")
 
 
 class EmailNotVerified(DomainError):
@@ -849,7 +862,8 @@ def _login(backend: Backend, identifier: str, password: str, caller: Caller,
         account = _find_account(db, identifier, kinds)
         key = f"a{account.id}" if account is not None else _identifier_key(backend, identifier)
         account_id = account.id if account is not None else None
-        usable = (account is not None and account.status in ("active", "unverified")
+        usable = (account is not None
+                  and account.status in ("active", "unverified", "deletion_pending")
                   and account.password_hash is not None)
         stored = account.password_hash if usable and account is not None else None
     limits = login_limits(terminal, key)
@@ -875,7 +889,8 @@ def _login(backend: Backend, identifier: str, password: str, caller: Caller,
     ok = backend.hasher.verify(stored, prepare_password(password))
     with backend.transaction() as db:  # 4. the outcome
         account = db.get(Account, account_id) if ok and account_id is not None else None
-        if account is None or account.status not in ("active", "unverified"):
+        if account is None or account.status not in ("active", "unverified",
+                                                      "deletion_pending"):
             status = reservation.status("account")
             audit.record(db, "login", outcome="failed", actor_id=account_id,
                          terminal_id=caller.terminal_id, failures=status.failures, now=now)
@@ -907,6 +922,13 @@ def _login(backend: Backend, identifier: str, password: str, caller: Caller,
             raise_after_commit(db, EmailNotVerified(
                 MSG_NOT_VERIFIED, fields={"code": MSG_NOT_VERIFIED},
                 params={"identifier": account.email or account.username or ""}))
+        if account.status == "deletion_pending":  # #16: offer to cancel, no session
+            audit.record(db, "login", outcome="deletion_pending", actor_id=account.id,
+                         terminal_id=caller.terminal_id, now=now)
+            erase_after = db.scalar(select(AccountDeletion.erase_after).where(
+                AccountDeletion.account_id == account.id, AccountDeletion.state == "scheduled"))
+            date = format_date(erase_after.date(), caller.language) if erase_after else ""
+            raise_after_commit(db, DeletionPending(MSG_DELETION_PENDING, params={"date": date}))
         account.last_login_at = now
         token = sessions.create(db, backend, account, caller.terminal_id, second_factor=factor)
         audit.record(db, "login", actor_id=account.id, terminal_id=caller.terminal_id,
@@ -1168,6 +1190,7 @@ def purge_unverified(backend: Backend, *, max_age: dt.timedelta = UNVERIFIED_MAX
 
 
 __all__ = [
+    "DeletionPending",
     "EmailNotVerified",
     "LoginResult",
     "RegistrationInput",

@@ -62,7 +62,8 @@ MSG_NOTE_TOO_LONG = N_("The text is too long (at most {max} characters).")
 
 #: SupportRequest.kind values the desk works on (shared names, see DESIGN notes of #9).
 REQUEST_KINDS = ("link_conflict_taken", "link_conflict_type", "address_review",
-                 "contract_link_blocked", "merge_blocked", throttle.KIND_ALARM)
+                 "contract_link_blocked", "merge_blocked", throttle.KIND_ALARM,
+                 "privacy_deletion")  # #16: desk deletions awaiting a supervisor (privacy.py)
 #: Not a row: pending memberships older than ``STALE_AFTER`` (read from the membership table).
 STALE_ORG = "org_request_stale"
 QUEUES = (*REQUEST_KINDS, STALE_ORG)

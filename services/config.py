@@ -61,6 +61,17 @@ class Settings(BaseSettings):
     # The least time of a request whose answer must not tell whether an account exists
     # (services/timing.py); 0 turns the floor off.
     response_floor_ms: int = 250
+    # Data protection (#16): how long things are kept (days; exports in hours), the wait
+    # before an account deletion is carried out, rows per housekeeping transaction.
+    retention_audit_days: int = Field(default=730, ge=1)
+    retention_outbox_days: int = Field(default=30, ge=1)  # delivered mails
+    retention_sessions_days: int = Field(default=90, ge=1)  # ended sessions
+    retention_throttle_days: int = Field(default=30, ge=1)  # guessing counters
+    retention_requests_days: int = Field(default=365, ge=1)  # finished support requests
+    retention_exports_hours: int = Field(default=24, ge=1)  # files in the export directory
+    deletion_wait_days: int = Field(default=14, ge=1)
+    data_export_interval_minutes: int = Field(default=60, ge=1)
+    housekeeping_batch: int = Field(default=5000, ge=1, le=100_000)
 
     @property
     def resolved_database_url(self) -> str:

@@ -156,7 +156,8 @@ def _message(mail: OutboxMail, sender: str) -> EmailMessage:
     message["Message-ID"] = make_msgid(domain="kundenkiosk")
     message.set_content(mail.body)
     if mail.attachment and mail.attachment_name:
-        kind = "pdf" if mail.attachment_name.endswith(".pdf") else "octet-stream"
+        kind = {"pdf": "pdf", "zip": "zip"}.get(mail.attachment_name.rsplit(".", 1)[-1],
+                                                  "octet-stream")
         main = "application"
         message.add_attachment(mail.attachment, maintype=main, subtype=kind,
                                filename=mail.attachment_name)
@@ -228,6 +229,7 @@ def deliver_pending(backend: Any, *, limit: int = 50) -> tuple[int, int]:
                     mail.sent_at = backend.now()
                     mail.attempts += 1
                     mail.last_error = None
+                    scrub_delivered(mail)
                     sent += 1
     finally:
         if client is not None:
@@ -261,6 +263,13 @@ def _give_up(mail: OutboxMail, exc: BaseException, now: dt.datetime) -> None:
     mail.attempts += 1
     mail.last_error = FAILED + reason(mail, exc)
     mail.next_attempt_at = NEVER
+#: What a delivered mail keeps as its body (#16): codes and links go with the delivery.
+DELIVERED_BODY = "(delivered; text removed)"
+
+
+def scrub_delivered(mail: OutboxMail) -> None:
+    """A delivered mail keeps no code, link or attachment in the database (#16)."""
+    mail.body, mail.params, mail.attachment = DELIVERED_BODY, {}, None
 
 
 def _fail(mail: OutboxMail, exc: BaseException, now: dt.datetime) -> None:

@@ -147,8 +147,8 @@ def _load(db: DbSession, backend: Backend, token: str | None) -> tuple[Session, 
     if row.ended_at is not None or row.account_id is None or row.second_factor:
         return "missing"  # a login waiting for its second factor serves nothing yet
     now = backend.now()
-    reason = "account" if account is None or account.status in ("locked", "disabled") \
-        else _timed_out(row, now)
+    gone = ("locked", "disabled", "deletion_pending", "deleted")
+    reason = "account" if account is None or account.status in gone else _timed_out(row, now)
     if reason:
         _end_row(db, row, reason, now)
         return reason

@@ -64,6 +64,10 @@ def _parser() -> argparse.ArgumentParser:
     agentsub.add_parser("reset-2fa", parents=[common], help="reset an agent's second factor "
                         "(they enrol again at the next login)").add_argument("name")
 
+    house = sub.add_parser("housekeeping", parents=[common],
+                           help="apply the retention settings now (prints what was removed)")
+    house.add_argument("--dry-run", action="store_true", help="only count, change nothing")
+
     serve = sub.add_parser("serve", parents=[common], help="serve the app to browsers")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument("--port", type=int, default=8000, help="port to listen on")
@@ -196,6 +200,19 @@ def _cmd_agent(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_housekeeping(args: argparse.Namespace) -> int:
+    from services.housekeeping import run
+
+    failed: list[str] = []
+    done = run(_backend(args), dry_run=args.dry_run, failed=failed)
+    verb = "would remove" if args.dry_run else "removed"
+    for kind, count in done.items():
+        print(f"{kind}: {count}" + (" (failed)" if kind in failed else ""))
+    print(f"housekeeping {verb} {sum(done.values())} item(s)"
+          + (f"; failed: {', '.join(failed)}" if failed else ""), flush=True)
+    return 1 if failed else 0
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     from tui.serve import ServeOptions, serve
 
@@ -259,6 +276,7 @@ COMMANDS = {
     "db": _cmd_db, "import": _cmd_import, "demo": _cmd_demo, "outbox": _cmd_outbox,
     "mail": _cmd_mail, "agent": _cmd_agent, "serve": _cmd_serve, None: _cmd_tui,
     "status": _cmd_status, "metrics": _cmd_metrics,
+    "housekeeping": _cmd_housekeeping,
 }
 
 

@@ -1,7 +1,7 @@
 """The links in mails, answered by `kiosk serve` (guide 001 and 003 on the web).
 
 Every link (``/verify/<t>``, ``/reset/<t>``, ``/confirm-email/<t>``, ``/org/confirm/<t>``,
-``/org/complete/<t>``) first shows a small page with a button (GET has no side effect, so
+``/org/complete/<t>``, ``/cancel-deletion/<t>``) first shows a small page with a button (GET has no side effect, so
 mail scanners that fetch links do not use them up); the POST does the action through the same
 services as the kiosk. The form carries a keyed digest of the link token (CSRF: only who knows
 the link can post it). A malformed, unknown, expired or used link gets one neutral page
@@ -256,6 +256,7 @@ class LinkPages:
             "confirm-email": (self.email_page, None),  # nothing to post: the code goes in the app
             "org/confirm": (self.org_confirm_page, self.org_action),
             "org/complete": (self.org_complete_page, self.org_action),
+            "cancel-deletion": (self.cancel_deletion_page, self.cancel_deletion),  # #16
         }
         routes = []
         for path, (show, act) in pages.items():
@@ -384,6 +385,27 @@ class LinkPages:
             return await self.reset_page(kind, token, language, form, found, 422)
         return Page(N_("Password changed"), [translate(language, result.message),
                                              translate(language, MSG_CLOSE)])
+
+    # -- /cancel-deletion (#16)
+
+    async def cancel_deletion_page(self, kind: str, token: str, language: str,
+                                   form: Mapping[str, str]) -> Page:
+        return Page(N_("Cancel the deletion"),
+                    [translate(language, N_("Your account is waiting for its deletion. Press "
+                                            "the button to keep it."))],
+                    form=self._form(kind, token, N_("Cancel the deletion")))
+
+    async def cancel_deletion(self, kind: str, token: str, language: str,
+                              form: Mapping[str, str]) -> Page:
+        from services import privacy
+
+        try:
+            result = await self._call(privacy.cancel_deletion_link, token,
+                                      self._caller(language))
+        except DomainError:
+            raise LinkRefused(410) from None
+        return Page(N_("Deletion cancelled"), [translate(language, result.message),
+                                               translate(language, MSG_LOGIN_NEXT)])
 
     # -- /confirm-email
 

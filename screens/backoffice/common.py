@@ -22,6 +22,7 @@ QUEUE_NAMES = {
     "merge_blocked": N_("Merges blocked (names differ)"),
     "guessing_alarm": N_("Guessing alarms (many failed attempts)"),
     backoffice.STALE_ORG: N_("Organisation requests older than 3 days"),
+    "privacy_deletion": N_("Data protection"),  # #16
 }
 
 

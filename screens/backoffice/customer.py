@@ -16,6 +16,7 @@ from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
 from screens.backoffice.common import DeskMixin, queue_label
 from screens.backoffice.dialogs import CodeDialog, ConfirmDialog, InputDialog, NoteDialog
+from screens.backoffice.privacy import PRIVACY_BINDINGS, PRIVACY_STATUS, PrivacyDeskActions
 from screens.customer_numbers import cell
 from screens.register import CUSTOMER_TYPE_LABELS
 from screens.widgets import KioskScreen, date_text, plain
@@ -27,7 +28,8 @@ ACCOUNT_COLUMNS = (("username", N_("User name"), 16), ("email", N_("E-mail addre
                    ("sessions", N_("Sessions"), 8), ("login", N_("Last login"), 11))
 ACCOUNT_STATUS = {"active": N_("active"), "locked": N_("locked"),
                   "unverified": N_("not confirmed"), "disabled": N_("disabled"),
-                  "pending_approval": N_("waiting for approval"), "invited": N_("invited")}
+                  "pending_approval": N_("waiting for approval"), "invited": N_("invited"),
+                  **PRIVACY_STATUS}
 TABLES: dict[str, tuple[str, tuple[tuple[str, str, int], ...]]] = {
     # table id -> (tab title, columns)
     "cv-accounts": (N_("Accounts"), ACCOUNT_COLUMNS),
@@ -91,7 +93,7 @@ def account_cells(screen: Any, row: backoffice.AccountRow) -> list[Text]:
             date_text(screen, row.last_login_at) if row.last_login_at else Text("")]
 
 
-class AccountActions(DeskMixin):
+class AccountActions(PrivacyDeskActions, DeskMixin):
     """Unlock, resend confirmation, password reset, end sessions for the selected account."""
 
     accounts: list[backoffice.AccountRow]
@@ -145,6 +147,7 @@ class AccountActions(DeskMixin):
              N_("The user gets an e-mail to set a new password")),
             (N_("End the user's sessions"), self.action_end_sessions,
              N_("The user must log in again")),
+            *self.privacy_palette(),
         ]
 
 
@@ -159,6 +162,7 @@ class CustomerScreen(AccountActions, KioskScreen):
         *ACCOUNT_BINDINGS,
         Binding("r", "reassign", N_("Reassign"), id="desk-reassign"),
         Binding("z", "reverse_merge", N_("Reverse"), id="desk-reverse"),
+        *PRIVACY_BINDINGS,
     ]
 
     def __init__(self, customer_id: int) -> None:
@@ -403,6 +407,7 @@ class AccountScreen(AccountActions, KioskScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", N_("Back"), id="back"),
         *ACCOUNT_BINDINGS,
+        *PRIVACY_BINDINGS,
     ]
 
     def __init__(self, account_id: int) -> None:

@@ -31,7 +31,7 @@ from screens.backoffice.dialogs import InputDialog, NoteDialog
 from screens.backoffice.objection import OPEN_CUSTOMER, ObjectionDialog, ObjectionDoneDialog
 from screens.customer_numbers import cell
 from screens.widgets import KioskScreen, TranslatedLabel, date_text, plain
-from services import backoffice, contracts
+from services import backoffice, contracts, privacy
 from services.errors import N_
 
 DEBOUNCE = 0.25
@@ -464,6 +464,10 @@ class DeskScreen(DeskMixin, KioskScreen):
 
             def save(text: str | None) -> None:
                 if text is None:
+                    return
+                if item.kind == privacy.KIND_PRIVACY:  # #16: a supervisor confirms/rejects
+                    self.desk_call(privacy.desk_decide_deletion, item.id, outcome == "resolved",
+                                   text, self.app.caller, then=lambda _r: self.load_counts())
                     return
                 fn = (backoffice.close_membership if item.kind == backoffice.STALE_ORG
                       else backoffice.close)
