@@ -231,6 +231,9 @@ def main(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr)
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # noqa: BLE001 - the promise: one sentence, never a traceback
+        print(f"kiosk: the command failed unexpectedly ({type(exc).__name__}); "
+              "please report this with the command you ran.", file=sys.stderr)
     return 2
 
 
