@@ -351,3 +351,56 @@ async def test_f10_logs_out_from_every_flow_screen(sqlite_backend) -> None:
             await settle(pilot)
             assert isinstance(app.screen, WelcomeScreen), factory
             assert app.session_token is None
+
+
+
+async def register_after_language_switch(pilot, salutation: str | None = None) -> None:
+    """Open the form, maybe choose an Anrede, switch the language (which fills the options
+    again), fill in the rest and submit."""
+    from textual.widgets import Select
+
+    await pilot.click("#welcome-register")
+    await settle(pilot)
+    if salutation is not None:
+        pilot.app.screen.query_one("#register-salutation", Select).value = salutation
+    await pilot.press("f2")
+    await settle(pilot)
+    await fill(pilot, FORM)
+    pilot.app.screen.query_one("#register-terms", Checkbox).value = True
+    pilot.app.screen.query_one("#register-submit").press()
+    await settle(pilot)
+
+
+@pytest.mark.parametrize("language", ["de", "en"])
+async def test_registration_without_a_salutation_stores_none(sqlite_backend, language) -> None:
+    """Issue 19.4: the form compared with ``Select.BLANK`` (False in Textual 8.2.8), so an
+    untouched Anrede was stored as the text "Select.NULL"."""
+    app = app_for(sqlite_backend, language=language)
+    async with app.run_test(size=SIZE) as pilot:
+        await register_after_language_switch(pilot)
+        assert isinstance(app.screen, VerifyScreen)
+    with sqlite_backend.transaction() as s:
+        account = s.scalar(select(Account))
+        assert (account.salutation, account.country) == (None, "DE")
+
+
+async def test_registration_keeps_the_chosen_salutation(sqlite_backend) -> None:
+    app = app_for(sqlite_backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await register_after_language_switch(pilot, "Ms")
+        assert isinstance(app.screen, VerifyScreen)
+    with sqlite_backend.transaction() as s:
+        assert s.scalar(select(Account.salutation)) == "Ms"
+
+
+def test_no_screen_compares_a_select_with_blank() -> None:
+    """``Select.BLANK`` is ``False`` in Textual 8; "no choice" is ``Select.NULL`` /
+    ``is_blank()``. Every Select of the app is audited by this search."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    offenders = [f"{path.relative_to(root)}:{n}"
+                 for folder in ("screens", "tui") for path in (root / folder).rglob("*.py")
+                 for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+                 if "Select.BLANK" in line or ".BLANK" in line and "Select" in line]
+    assert offenders == []
