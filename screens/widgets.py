@@ -313,7 +313,10 @@ class KioskScreen(_KioskBase, Screen):
 
 
 class KioskModal(_KioskBase, ModalScreen[Any]):
-    """Base of every kiosk dialog."""
+    """Base of every kiosk dialog. Without a ``HELP_ARTICLE`` of its own a dialog's F1 opens
+    the article of the screen beneath it."""
+
+    HELP_ARTICLE = ""
 
 
 class TranslatedButton(Button):
