@@ -155,7 +155,7 @@ class CustomerScreen(AccountActions, KioskScreen):
         Binding("escape", "back", N_("Back"), id="back"),
         Binding("n", "new_code", N_("New code"), id="desk-new-code"),
         Binding("u", "unfreeze", N_("Unfreeze"), id="desk-unfreeze"),
-        Binding("a", "unlink_contract", N_("Unlink"), id="desk-unlink-contract"),
+        Binding("a", "unlink_contract", N_("Unlink contract"), id="desk-unlink-contract"),
         *ACCOUNT_BINDINGS,
         Binding("r", "reassign", N_("Reassign"), id="desk-reassign"),
         Binding("z", "reverse_merge", N_("Reverse"), id="desk-reverse"),
