@@ -14,8 +14,9 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
-from sqlalchemy import and_, func, literal, or_, select, text, union_all
+from sqlalchemy import and_, exists, func, literal, or_, select, text, union_all
 from sqlalchemy.orm import Session as DbSession
+from sqlalchemy.orm import aliased
 
 from db.engine import for_update
 from db.models import (
@@ -576,7 +577,14 @@ def _counts(db: DbSession, now: dt.datetime) -> dict[str, int]:
 
 
 def _stale(now: dt.datetime) -> tuple[Any, ...]:
-    return (Membership.state == "pending_approval", Membership.created_at <= now - STALE_AFTER)
+    """Requests waiting 3 days, and at once those of a company without any super admin to
+    decide (none with an active membership, none known from the records)."""
+    admin = aliased(Membership)
+    nobody = ~exists().where(admin.customer_id == Membership.customer_id,
+                             admin.role == "super_admin",
+                             admin.state.in_(("active", "approved", "invited")))
+    return (Membership.state == "pending_approval",
+            or_(Membership.created_at <= now - STALE_AFTER, nobody))
 
 
 def queue_items(backend: Backend, token: str | None, kind: str) -> list[QueueItem]:

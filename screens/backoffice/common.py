@@ -20,7 +20,7 @@ QUEUE_NAMES = {
     "address_review": N_("Address reviews (registration)"),
     "contract_link_blocked": N_("Contract links blocked"),
     "merge_blocked": N_("Merges blocked (names differ)"),
-    backoffice.STALE_ORG: N_("Organisation requests older than 3 days"),
+    backoffice.STALE_ORG: N_("Waiting organisation requests"),
 }
 
 
