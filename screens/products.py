@@ -78,9 +78,22 @@ class KeyInput(Input):
         kwargs.setdefault("max_length", 40)
         super().__init__(**kwargs)
 
+    def replace(self, text: str, start: int, end: int) -> None:
+        """Every edit (a key, a paste, a scanner's burst, a deletion) is grouped at once, from
+        the current value: characters that arrive before an earlier edit's Changed message
+        is handled are never lost. The cursor stays after the same key characters."""
+        value = self.value
+        start, end = sorted((max(0, start), min(len(value), end)))
+        typed = products.group_key(f"{value[:start]}{text}")
+        grouped = products.group_key(f"{value[:start]}{text}{value[end:]}")
+        count = len(typed.replace("-", ""))
+        self.value = grouped
+        self.cursor_position = min(len(grouped),
+                                   count + max(0, count - 1) // products.KEY_GROUP)
+
     def on_input_changed(self, event: Input.Changed) -> None:
-        grouped = products.group_key(event.value)
-        if grouped != event.value:
+        grouped = products.group_key(self.value)  # a value set by the program
+        if grouped != self.value:
             self.value = grouped
             self.cursor_position = len(grouped)
 
