@@ -209,14 +209,17 @@ def show_domain_error(
     prefix: str | None = None,
     field_ids: dict[str, str] | None = None,
 ) -> None:
-    """Show ``error`` beside its fields and in ``#form-error``, translated.
+    """Show ``error`` beside its fields and in ``#form-error``, translated; each text once.
 
     A field name ``customer_number`` maps to ``#<prefix>-customer-number-error`` (or to the
     widget id given in ``field_ids``). Field errors with no widget and the general message
-    go to ``#form-error``; without one, the message becomes a notification.
+    go to ``#form-error`` - the general message only when it says something the fields do
+    not (a wrong code is shown beside the code, not a second time below the form); without
+    ``#form-error`` the message becomes a notification.
     """
     clear_errors(screen)
     leftovers: list[str] = []
+    shown: set[str] = set()
     for name, msgid in error.fields.items():
         widget_id = (field_ids or {}).get(name)
         if widget_id is None and prefix:
@@ -226,9 +229,13 @@ def show_domain_error(
             if widget_id is None:
                 raise NoMatches(name)
             screen.query_one(f"#{widget_id}-error", FieldError).show(text)
+            shown.add(text)
         except NoMatches:
             leftovers.append(text)
-    general = " ".join([error_message(screen, error), *leftovers])
+    message = error_message(screen, error)
+    general = " ".join([*([message] if message not in shown else []), *leftovers])
+    if not general:
+        return
     try:
         screen.query_one("#form-error", FormError).show(general)
     except NoMatches:

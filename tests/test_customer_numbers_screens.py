@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from pilot import times_shown
 from sqlalchemy import select
 from textual.widgets import DataTable, Input
 
@@ -104,6 +105,7 @@ async def test_wrong_and_expired_code_one_message(sqlite_backend) -> None:
         await submit(pilot, "AAAA-BBBB-CCCC", "100001")
         wrong = text(app, "#link-code-error")
         assert "passen nicht zusammen" in wrong
+        assert times_shown(app, "passen nicht zusammen") == 1
         assert app.screen.focused is app.screen.query_one("#link-code")
         await submit(pilot, "WEAN-3KXP-9DFM", "100003")
         assert text(app, "#link-code-error") == wrong
@@ -168,6 +170,7 @@ async def test_unlink_with_password(sqlite_backend) -> None:
         app.screen.query_one("#unlink-submit").press()
         await settle(pilot)
         assert text(app, "#unlink-password-error")
+        assert times_shown(app, text(app, "#unlink-password-error")) == 1
         app.screen.query_one("#unlink-password", Input).value = PASSWORDS["amueller"]
         app.screen.query_one("#unlink-submit").press()
         await settle(pilot)
