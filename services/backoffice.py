@@ -40,6 +40,7 @@ from services import audit, mail, sessions
 from services.errors import N_, Conflict, NotAllowed, NotFound, ValidationFailed
 from services.merge import REVERSE_DAYS
 from services.normalize import customer_number, email_key, fold_name, nfkc, username_key
+from services.profile import mask_iban
 
 if TYPE_CHECKING:
     from services.backend import Backend
@@ -378,6 +379,17 @@ def account_row(db: DbSession, account: Account, linked_at: dt.datetime | None =
                       open_sessions=open_sessions)
 
 
+def reveal_iban(backend: Backend, token: str | None, customer_id: int) -> str:
+    """The full IBAN of a record (the view shows it masked) for an agent who deliberately
+    asks; audited, never with the IBAN itself."""
+    with backend.transaction() as db:
+        agent = agent_session(db, backend, token)
+        customer = get_customer(db, customer_id)
+        audit.record(db, "desk_iban_shown", actor_id=agent.id, customer_id=customer.id,
+                     now=backend.now())
+        return customer.iban or ""
+
+
 def customer_view(backend: Backend, token: str | None, customer_id: int) -> CustomerView:
     """Everything the desk needs about one customer record, read in one transaction."""
     with backend.transaction() as db:
@@ -388,7 +400,9 @@ def customer_view(backend: Backend, token: str | None, customer_id: int) -> Cust
         view = CustomerView(
             id=customer.id, number=customer.number, type=customer.type,
             name=customer_name(customer),
-            record=[(label, _text(getattr(customer, field))) for field, label in RECORD_FIELDS],
+            record=[(label, _text(mask_iban(customer.iban) if field == "iban"
+                                  else getattr(customer, field)))
+                    for field, label in RECORD_FIELDS],
             merged_into=customer.merged_into.number if customer.merged_into else None,
             code_frozen=_frozen(db, "link_code", "number", customer.number),
             accounts=_accounts(db, customer), contracts=_contracts(db, customer, names),
@@ -777,7 +791,7 @@ def dashboard(backend: Backend, token: str | None, days: int = DASHBOARD_DAYS) -
         return Dashboard(queues=_counts(db, now), days=dates, series=series)
 
 
-__all__ = ["QUEUES", "REQUEST_KINDS", "STALE_ORG", "AccountView", "CustomerView", "Dashboard",
+__all__ = ["reveal_iban", "QUEUES", "REQUEST_KINDS", "STALE_ORG", "AccountView", "CustomerView", "Dashboard",
            "QueueItem", "SearchHit", "account_view", "agent_session", "close",
            "close_membership", "comment", "customer_view", "dashboard", "find_number",
            "queue_counts", "queue_items", "search", "take", "whoami"]

@@ -470,3 +470,20 @@ def test_dashboard_counts_per_day(demo, clock):
     assert moved.series["failures"][-2] == board.series["failures"][-1]
     assert moved.series["failures"][-1] == 0
     assert isinstance(moved.days[0], dt.date)
+
+
+def test_the_iban_is_masked_and_shown_only_on_purpose(demo) -> None:
+    """Issue 19.11: the desk view carried the full IBAN; it is masked as on the customer's
+    side, and ``reveal_iban`` (a deliberate action) returns it with an audit entry."""
+    from db.models import AuditEvent
+
+    token = agent_token(demo)
+    view = backoffice.customer_view(demo, token, cid(demo, "200001"))
+    iban = dict(view.record)["IBAN"]
+    assert iban == "DE89 **** **** **** **30 00"
+    assert backoffice.reveal_iban(demo, token, cid(demo, "200001")) == "DE89370400440532013000"
+    with demo.transaction() as db:
+        events = db.scalars(select(AuditEvent).where(AuditEvent.event == "desk_iban_shown")).all()
+        assert len(events) == 1 and "0532" not in str(events[0].details)
+    with pytest.raises(SessionExpired):
+        backoffice.reveal_iban(demo, "not-a-token", cid(demo, "200001"))
