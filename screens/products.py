@@ -183,7 +183,10 @@ class ProductsScreen(KioskScreen):
             with suppress(RowDoesNotExist):  # not listed (reloaded meanwhile)
                 table.move_cursor(row=table.get_row_index(f"{kind}-{item_id}"))
         self.last_table = table_id
-        table.focus()
+        # the new row is highlighted and in view; the cursor stays in the key field for the
+        # next key (issue 19.13)
+        table.scroll_visible(animate=False)
+        self.query_one("#redeem-key", Input).focus()
 
     def refresh_texts(self) -> None:
         super().refresh_texts()
