@@ -43,7 +43,7 @@ COLUMNS = (  # (key, msgid, display width)
     ("valid_from", N_("Valid from"), 11),
     ("valid_to", N_("Valid until"), 12),
     ("number", N_("Contract number"), 16),
-    ("abo", N_("Abo no."), 15),
+    ("abo", N_("Subscription no."), 15),
     ("status", N_("Contract status"), 16),
     ("product", N_("Product"), 24),
 )

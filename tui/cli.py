@@ -134,6 +134,10 @@ def _cmd_outbox(args: argparse.Namespace) -> int:
         for mail in mails:
             state = "sent" if mail["sent_at"] else "pending"
             print(f"{mail['created_at']}  {state:7}  {mail['to']}  {mail['subject']}")
+            # the template's parameters (the code a customer would receive, the link)
+            params = ", ".join(f"{k}={v}" for k, v in sorted((mail["params"] or {}).items()))
+            if params:
+                print(f"    {mail['template']}: {params}")
     return 0
 
 
