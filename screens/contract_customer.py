@@ -31,6 +31,7 @@ from screens.widgets import (
     date_text,
     language_of,
     plain,
+    reveal,
     show_domain_error,
 )
 from services import contracts, sessions
@@ -220,7 +221,9 @@ class CustomerDataScreen(KioskScreen):
 
     def _saved(self, result: contracts.Saved) -> None:
         self._fill(result.data)
-        self.query_one("#customer-notice", TranslatedLabel).set_message(result.message)
+        notice = self.query_one("#customer-notice", TranslatedLabel)
+        notice.set_message(result.message)
+        reveal(notice)  # "nothing was changed" lies below the form on a small terminal
 
     @on(Checkbox.Changed, "#customer-advertising")
     def _consent(self, event: Checkbox.Changed) -> None:

@@ -222,7 +222,7 @@ class LinkContractDialog(KioskModal):
               "contract-postal-code")
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="contract-dialog"):
+        with VerticalScroll(id="contract-dialog"):  # scrolls when taller than the terminal
             yield TranslatedLabel(N_("Link a new subscription"), classes="form-title")
             yield Field(N_("Subscription / contract / chip card number"),
                         Input(id="contract-number", max_length=40), required=True)
@@ -306,7 +306,7 @@ class LinkContractDialog(KioskModal):
         if isinstance(error, contracts.ContractBlocked | contracts.ContractTaken):
             support = self.query_one("#contract-request-support")
             support.add_class("-shown")
-            support.focus()
+            self.call_after_refresh(support.focus)  # once shown: in view and focused
 
     @on(TranslatedButton.Pressed, "#contract-request-support")
     def action_request_support(self) -> None:

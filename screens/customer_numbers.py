@@ -182,7 +182,7 @@ class CustomerNumbersScreen(KioskScreen):
         if isinstance(error, customer_numbers.LinkConflict):
             support = self.query_one("#link-request-support")
             support.add_class("-shown")
-            support.focus()
+            self.call_after_refresh(support.focus)  # once shown: in view and focused
         else:
             self.query_one("#link-code", Input).focus()
 

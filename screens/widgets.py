@@ -202,6 +202,13 @@ def clear_errors(screen: DOMNode) -> None:
         widget.clear()
 
 
+def reveal(*widgets: Widget) -> None:
+    """Scroll each widget into view once the layout has caught up (a message just shown or
+    a button just displayed lies below the visible part on a small terminal)."""
+    for widget in widgets:
+        widget.call_after_refresh(widget.scroll_visible, animate=False)
+
+
 def show_domain_error(
     screen: DOMNode,
     error: DomainError,
@@ -234,10 +241,15 @@ def show_domain_error(
             leftovers.append(text)
     message = error_message(screen, error)
     general = " ".join([*([message] if message not in shown else []), *leftovers])
+    first = next((w for w in screen.query(FieldError) if w.has_class("-shown")), None)
+    if first is not None:
+        reveal(first)
     if not general:
         return
     try:
-        screen.query_one("#form-error", FormError).show(general)
+        form_error = screen.query_one("#form-error", FormError)
+        form_error.show(general)
+        reveal(form_error)
     except NoMatches:
         screen.app.notify(general, severity="error", markup=False)
 
