@@ -49,6 +49,9 @@ COLUMNS = (  # (key, msgid, display width)
 )
 INTRO = N_("Here you find your linked subscriptions and contracts. Link a further contract "
            "with the link button; edit your customer data or download an overview.")
+INTRO_KIOSK = N_("Here you find your linked subscriptions and contracts. Link a further "
+                 "contract with the link button; edit your customer data or have an overview "
+                 "sent to you by e-mail.")
 MSG_NONE = N_("No contract is linked yet. Choose \"Link contract\" to add one.")
 MSG_NONE_EXPIRED = N_("No expired subscriptions or contracts.")
 MSG_SELECT = N_("Please link a contract first.")
@@ -83,7 +86,8 @@ class ContractsScreen(KioskScreen):
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="form-body"), Vertical(classes="form-box"):
             yield TranslatedLabel(N_("Subscription management"), classes="form-title")
-            yield TranslatedLabel(INTRO, classes="form-intro")
+            yield TranslatedLabel(INTRO_KIOSK if getattr(self.app, "kiosk_mode", False)
+                                  else INTRO, classes="form-intro")  # a kiosk mails it
             with Horizontal(classes="form-buttons"):
                 yield TranslatedButton(N_("🔗 Link contract"), id="contracts-link",
                                        variant="primary")

@@ -271,6 +271,11 @@ class ProfileScreen(KioskScreen):
         self._fill(result.profile)
         self.query_one("#profile-notice", TranslatedLabel).set_message(result.message)
 
+    @on(TabbedContent.TabActivated, "#profile-tabs")
+    def _tab_changed(self) -> None:
+        """Another tab: the last tab's errors and notice do not belong to it (issue 19.13)."""
+        self._start()
+
     def _start(self) -> None:
         clear_errors(self)
         self.query_one("#profile-notice", TranslatedLabel).set_message("")
