@@ -4,6 +4,7 @@ authorisation), search, customer view, queues, actions, dashboard, query plans."
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -336,6 +337,8 @@ def test_issue_activation_code_revokes_old_ones_and_writes_a_letter(demo):
     customer = cid(demo, "100001")
     issued = backoffice_actions.issue_activation_code(demo, token, customer)
     assert issued.number == "100001" and len(issued.code) >= 10
+    # issue 19.13: one format with the demo's / the records' codes, grouped for reading
+    assert re.fullmatch(r"[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}", issued.code)
     reader = PdfReader(issued.letter)
     content = reader.pages[0].extract_text()
     assert issued.code in content and "Freischaltcode" in content
