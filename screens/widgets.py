@@ -28,7 +28,7 @@ from textual.css.query import NoMatches
 from textual.dom import DOMNode
 from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
-from textual.widgets import Button, Input, Label, Static, TextArea
+from textual.widgets import Button, Footer, Input, Label, Static, TextArea
 
 from services.errors import N_, DomainError
 from services.i18n import DEFAULT_LANGUAGE, format_date, translate
@@ -308,6 +308,8 @@ class _KioskBase(_ServiceMixin):
     def on_mount(self) -> None:
         translate_bindings(self, language_of(self))  # type: ignore[arg-type]
         apply_cursor_blink(self)  # type: ignore[arg-type]
+        for footer in self.query(Footer):  # type: ignore[attr-defined]
+            footer.compact = True  # F1-F3 and the screen's keys fit 80 columns
 
     def refresh_texts(self) -> None:
         """Re-translate every text; the base version handles ``Field``, translated buttons
