@@ -140,7 +140,7 @@ class CustomerDataScreen(KioskScreen):
         table = self.query_one("#customer-consents", DataTable)
         table.clear(columns=True)
         for key, msgid, width in HISTORY:
-            table.add_column(self._(msgid), key=key, width=width)
+            table.add_column(label := self._(msgid), key=key, width=max(width, len(label)))
 
     def refresh_texts(self) -> None:
         super().refresh_texts()

@@ -95,7 +95,7 @@ class CustomerNumbersScreen(KioskScreen):
         table = self.query_one("#customer-numbers-table", DataTable)
         table.clear(columns=True)
         for key, msgid, width in COLUMNS:
-            table.add_column(self._(msgid), key=key, width=width)
+            table.add_column(label := self._(msgid), key=key, width=max(width, len(label)))
 
     def refresh_texts(self) -> None:
         super().refresh_texts()

@@ -220,7 +220,7 @@ class ProfileScreen(KioskScreen):
         for table in self.query(".profile-list").results(DataTable):
             table.clear(columns=True)
             for msgid, width in CONTACT_COLUMNS:
-                table.add_column(self._(msgid), width=width)
+                table.add_column(label := self._(msgid), width=max(width, len(label)))
 
     # ----------------------------------------------------------------- showing data
 

@@ -8,6 +8,7 @@ the changed SVGs (cut words, missing buttons, footers) before committing them.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +20,7 @@ from services import accounts
 from services.agents import create_agent
 from services.caller import Caller
 from services.demo import load_demo
+from services.errors import Conflict
 
 SIZES = {"80x24": (80, 24), "120x40": (120, 40)}
 AGENT_PASSWORD = "Schreibtisch-Kaffee-Leuchte-77"
@@ -87,7 +89,8 @@ def _opened(name: str) -> Callable[[Pilot], Any]:
         app = pilot.app
         who, factory = _screens()[name]
         if who == "desk":
-            create_agent(app.backend, "desk_agent", "agent", AGENT_PASSWORD)
+            with contextlib.suppress(Conflict):  # made already for an earlier screen
+                create_agent(app.backend, "desk_agent", "agent", AGENT_PASSWORD)
             app.set_session(accounts.login_agent(app.backend, "desk_agent", AGENT_PASSWORD,
                                                  Caller()).token)
         elif who is not None:
@@ -107,3 +110,27 @@ def test_screen_fits(snap_compare, sqlite_backend, name, size, language) -> None
     load_demo(sqlite_backend)
     assert snap_compare(app_for(sqlite_backend, language=language), terminal_size=SIZES[size],
                         run_before=_opened(name))
+
+
+@pytest.mark.parametrize("language", ["de", "en"])
+async def test_no_column_header_is_cut(sqlite_backend, language) -> None:
+    """Issue 19.9: "Sitzunge", "Verknüpf…": every table's columns are at least as wide as
+    their translated headers, on every screen (the desk's customer view included)."""
+    from textual.widgets import DataTable
+
+    from screens.backoffice.customer import CustomerScreen
+
+    load_demo(sqlite_backend)
+    cut: list[str] = []
+    for name in [*SCREENS, "desk-customer"]:
+        app = app_for(sqlite_backend, language=language)
+        async with app.run_test(size=SIZES["80x24"]) as pilot:
+            await _opened("desk" if name == "desk-customer" else name)(pilot)
+            if name == "desk-customer":
+                pilot.app.screen.open_number("200001")
+                await settle(pilot)
+                assert isinstance(pilot.app.screen, CustomerScreen)
+            for table in pilot.app.screen.query(DataTable):
+                cut += [f"{name}: {c.label.plain}" for c in table.columns.values()
+                        if c.width < c.label.cell_len]
+    assert cut == []

@@ -81,7 +81,7 @@ def setup_table(screen: Any, table_id: str, columns: tuple[tuple[str, str, int],
     table = screen.query_one(f"#{table_id}", DataTable)
     table.clear(columns=True)
     for key, msgid, width in columns:
-        table.add_column(screen._(msgid), key=key, width=width)
+        table.add_column(label := screen._(msgid), key=key, width=max(width, len(label)))
     return table
 
 

@@ -145,7 +145,7 @@ class DeskScreen(DeskMixin, KioskScreen):
             table = self.query_one(table_id, DataTable)
             table.clear(columns=True)
             for key, msgid, width in columns:
-                table.add_column(self._(msgid), key=key, width=width)
+                table.add_column(label := self._(msgid), key=key, width=max(width, len(label)))
         queues = self.query_one("#desk-queues", DataTable)
         queues.clear(columns=True)
         queues.add_column(self._(N_("Queue")), key="queue", width=34)
