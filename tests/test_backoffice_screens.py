@@ -152,7 +152,7 @@ async def test_new_activation_code_is_confirmed_and_shown_once(sqlite_backend):
         await settle(pilot)
         assert isinstance(app.screen, CodeDialog)
         code = text(app, "#issued-code").strip()
-        assert len(code) == 10
+        assert len(code) == 14 and code.count("-") == 2  # XXXX-XXXX-XXXX (issue 19.13)
         assert text(app, "#issued-letter").strip().endswith(".pdf")
         await pilot.press("escape")
         await settle(pilot)
