@@ -31,6 +31,7 @@ from screens.widgets import (
     date_text,
     language_of,
     plain,
+    reveal,
     show_domain_error,
 )
 from services import contracts, sessions
@@ -139,7 +140,7 @@ class CustomerDataScreen(KioskScreen):
         table = self.query_one("#customer-consents", DataTable)
         table.clear(columns=True)
         for key, msgid, width in HISTORY:
-            table.add_column(self._(msgid), key=key, width=width)
+            table.add_column(label := self._(msgid), key=key, width=max(width, len(label)))
 
     def refresh_texts(self) -> None:
         super().refresh_texts()
@@ -220,7 +221,9 @@ class CustomerDataScreen(KioskScreen):
 
     def _saved(self, result: contracts.Saved) -> None:
         self._fill(result.data)
-        self.query_one("#customer-notice", TranslatedLabel).set_message(result.message)
+        notice = self.query_one("#customer-notice", TranslatedLabel)
+        notice.set_message(result.message)
+        reveal(notice)  # "nothing was changed" lies below the form on a small terminal
 
     @on(Checkbox.Changed, "#customer-advertising")
     def _consent(self, event: Checkbox.Changed) -> None:

@@ -43,12 +43,15 @@ COLUMNS = (  # (key, msgid, display width)
     ("valid_from", N_("Valid from"), 11),
     ("valid_to", N_("Valid until"), 12),
     ("number", N_("Contract number"), 16),
-    ("abo", N_("Abo no."), 15),
+    ("abo", N_("Subscription no."), 15),
     ("status", N_("Contract status"), 16),
     ("product", N_("Product"), 24),
 )
 INTRO = N_("Here you find your linked subscriptions and contracts. Link a further contract "
            "with the link button; edit your customer data or download an overview.")
+INTRO_KIOSK = N_("Here you find your linked subscriptions and contracts. Link a further "
+                 "contract with the link button; edit your customer data or have an overview "
+                 "sent to you by e-mail.")
 MSG_NONE = N_("No contract is linked yet. Choose \"Link contract\" to add one.")
 MSG_NONE_EXPIRED = N_("No expired subscriptions or contracts.")
 MSG_SELECT = N_("Please link a contract first.")
@@ -83,7 +86,8 @@ class ContractsScreen(KioskScreen):
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="form-body"), Vertical(classes="form-box"):
             yield TranslatedLabel(N_("Subscription management"), classes="form-title")
-            yield TranslatedLabel(INTRO, classes="form-intro")
+            yield TranslatedLabel(INTRO_KIOSK if getattr(self.app, "kiosk_mode", False)
+                                  else INTRO, classes="form-intro")  # a kiosk mails it
             with Horizontal(classes="form-buttons"):
                 yield TranslatedButton(N_("🔗 Link contract"), id="contracts-link",
                                        variant="primary")
@@ -118,7 +122,7 @@ class ContractsScreen(KioskScreen):
             table = self.query_one(f"#{table_id}", DataTable)
             table.clear(columns=True)
             for key, msgid, width in COLUMNS:
-                table.add_column(self._(msgid), key=key, width=width)
+                table.add_column(label := self._(msgid), key=key, width=max(width, len(label)))
 
     def refresh_texts(self) -> None:
         super().refresh_texts()
@@ -222,7 +226,7 @@ class LinkContractDialog(KioskModal):
               "contract-postal-code")
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="contract-dialog"):
+        with VerticalScroll(id="contract-dialog"):  # scrolls when taller than the terminal
             yield TranslatedLabel(N_("Link a new subscription"), classes="form-title")
             yield Field(N_("Subscription / contract / chip card number"),
                         Input(id="contract-number", max_length=40), required=True)
@@ -306,7 +310,7 @@ class LinkContractDialog(KioskModal):
         if isinstance(error, contracts.ContractBlocked | contracts.ContractTaken):
             support = self.query_one("#contract-request-support")
             support.add_class("-shown")
-            support.focus()
+            self.call_after_refresh(support.focus)  # once shown: in view and focused
 
     @on(TranslatedButton.Pressed, "#contract-request-support")
     def action_request_support(self) -> None:

@@ -95,7 +95,7 @@ class CustomerNumbersScreen(KioskScreen):
         table = self.query_one("#customer-numbers-table", DataTable)
         table.clear(columns=True)
         for key, msgid, width in COLUMNS:
-            table.add_column(self._(msgid), key=key, width=width)
+            table.add_column(label := self._(msgid), key=key, width=max(width, len(label)))
 
     def refresh_texts(self) -> None:
         super().refresh_texts()
@@ -182,7 +182,7 @@ class CustomerNumbersScreen(KioskScreen):
         if isinstance(error, customer_numbers.LinkConflict):
             support = self.query_one("#link-request-support")
             support.add_class("-shown")
-            support.focus()
+            self.call_after_refresh(support.focus)  # once shown: in view and focused
         else:
             self.query_one("#link-code", Input).focus()
 

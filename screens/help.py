@@ -31,12 +31,8 @@ from services.errors import N_, DomainError
 from services.feedback import COMMENT_MAX, REASONS
 
 HELP_DIR = Path(__file__).resolve().parent.parent / "assets" / "help"
-ARTICLES = (
-    "welcome", "login", "register", "verify", "customer-numbers", "contracts", "products",
-    "organisation", "merge",
-    "second-factor", "lost-phone",  # #15
-    "privacy",  # #16
-)
+#: Every article that exists (in German, the fallback language): each screen's F1 opens its own.
+ARTICLES = tuple(sorted(path.stem for path in (HELP_DIR / "de").glob("*.md")))
 
 
 def article_path(name: str, language: str) -> Path:

@@ -110,7 +110,7 @@ class OrganisationScreen(KioskScreen):
             table = self.query_one(table_id, DataTable)
             table.clear(columns=True)
             for key, msgid, width in columns:
-                table.add_column(self._(msgid), key=key, width=width)
+                table.add_column(label := self._(msgid), key=key, width=max(width, len(label)))
 
     def refresh_texts(self) -> None:
         super().refresh_texts()

@@ -298,7 +298,7 @@ class OrgCodeScreen(_OrgForm):
     def _redeemed(self, result: organisations.CodeResult) -> None:
         self._busy(False)
         if result.stage == "waiting":
-            self.app.switch_screen(OrgWaitingScreen(result.company))
+            self.app.switch_screen(OrgWaitingScreen(result.company, result.message))
         else:
             self.app.switch_screen(OrgCompletionScreen(result.email, result.finish or "",
                                                        result.company))
@@ -330,16 +330,17 @@ def _to_welcome(screen: KioskScreen) -> None:
 class OrgWaitingScreen(_OrgForm):
     """Confirmed: the request now waits for the company's super admin."""
 
-    def __init__(self, company: str) -> None:
+    def __init__(self, company: str, message: str = organisations.MSG_WAITING) -> None:
         super().__init__()
         self.company = company
+        self.message = message or organisations.MSG_WAITING  # who decides, as it really is
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="form-body"), Vertical(classes="form-box"):
             yield TranslatedLabel(N_("Registration confirmed"), classes="form-title")
             yield TranslatedLabel(N_("Company: {company}"), {"company": self.company},
                                   classes="form-intro")
-            yield TranslatedLabel(organisations.MSG_WAITING, id="orgwait-message",
+            yield TranslatedLabel(self.message, id="orgwait-message",
                                   classes="form-notice")
             with Horizontal(classes="form-buttons"):
                 yield TranslatedButton(N_("Back to the start page"), id="orgwait-done",

@@ -78,9 +78,22 @@ class KeyInput(Input):
         kwargs.setdefault("max_length", 40)
         super().__init__(**kwargs)
 
+    def replace(self, text: str, start: int, end: int) -> None:
+        """Every edit (a key, a paste, a scanner's burst, a deletion) is grouped at once, from
+        the current value: characters that arrive before an earlier edit's Changed message
+        is handled are never lost. The cursor stays after the same key characters."""
+        value = self.value
+        start, end = sorted((max(0, start), min(len(value), end)))
+        typed = products.group_key(f"{value[:start]}{text}")
+        grouped = products.group_key(f"{value[:start]}{text}{value[end:]}")
+        count = len(typed.replace("-", ""))
+        self.value = grouped
+        self.cursor_position = min(len(grouped),
+                                   count + max(0, count - 1) // products.KEY_GROUP)
+
     def on_input_changed(self, event: Input.Changed) -> None:
-        grouped = products.group_key(event.value)
-        if grouped != event.value:
+        grouped = products.group_key(self.value)  # a value set by the program
+        if grouped != self.value:
             self.value = grouped
             self.cursor_position = len(grouped)
 
@@ -170,7 +183,10 @@ class ProductsScreen(KioskScreen):
             with suppress(RowDoesNotExist):  # not listed (reloaded meanwhile)
                 table.move_cursor(row=table.get_row_index(f"{kind}-{item_id}"))
         self.last_table = table_id
-        table.focus()
+        # the new row is highlighted and in view; the cursor stays in the key field for the
+        # next key (issue 19.13)
+        table.scroll_visible(animate=False)
+        self.query_one("#redeem-key", Input).focus()
 
     def refresh_texts(self) -> None:
         super().refresh_texts()

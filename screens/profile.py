@@ -253,7 +253,7 @@ class ProfileScreen(KioskScreen):
         for table in self.query(".profile-list").results(DataTable):
             table.clear(columns=True)
             for msgid, width in CONTACT_COLUMNS:
-                table.add_column(self._(msgid), width=width)
+                table.add_column(label := self._(msgid), width=max(width, len(label)))
 
     # ----------------------------------------------------------------- showing data
 
@@ -303,6 +303,11 @@ class ProfileScreen(KioskScreen):
     def _saved(self, result: profile.ProfileSaved) -> None:
         self._fill(result.profile)
         self.query_one("#profile-notice", TranslatedLabel).set_message(result.message)
+
+    @on(TabbedContent.TabActivated, "#profile-tabs")
+    def _tab_changed(self) -> None:
+        """Another tab: the last tab's errors and notice do not belong to it (issue 19.13)."""
+        self._start()
 
     def _start(self) -> None:
         clear_errors(self)

@@ -146,10 +146,10 @@ class RegisterScreen(KioskScreen):
         chosen = salutation.value
         salutation.prompt = self._("Please choose")
         salutation.set_options([(self._(s), s) for s in SALUTATIONS])
-        if chosen != Select.BLANK:
+        if chosen is not Select.NULL:  # NULL means "no choice"
             salutation.value = chosen
         country = self.query_one("#register-country", Select)
-        value = country.value if country.value != Select.BLANK else "DE"
+        value = "DE" if country.is_blank() else country.value
         country.set_options(country_options(self.app.language))
         country.value = value
 
@@ -195,8 +195,8 @@ class RegisterScreen(KioskScreen):
 
     def _form(self) -> dict[str, Any]:
         def selected(widget_id: str) -> str | None:
-            value = self.query_one(f"#{widget_id}", Select).value
-            return None if value == Select.BLANK else str(value)
+            select = self.query_one(f"#{widget_id}", Select)
+            return None if select.is_blank() else str(select.value)
 
         return {
             "customer_type": selected("register-customer-type"),

@@ -248,7 +248,7 @@ class SettingsScreen(PrivacySettings, KioskScreen):
         table = self.query_one("#settings-profiles-table", DataTable)
         table.clear(columns=True)
         for key, msgid, width in PROFILE_COLUMNS:
-            table.add_column(self._(msgid), key=key, width=width)
+            table.add_column(label := self._(msgid), key=key, width=max(width, len(label)))
 
     @on(TabbedContent.TabActivated, "#settings-tabs")
     def _tab_opened(self, event: TabbedContent.TabActivated) -> None:

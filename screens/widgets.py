@@ -28,7 +28,7 @@ from textual.css.query import NoMatches
 from textual.dom import DOMNode
 from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
-from textual.widgets import Button, Input, Label, Static, TextArea
+from textual.widgets import Button, Footer, Input, Label, Static, TextArea
 
 from services.errors import N_, DomainError
 from services.i18n import DEFAULT_LANGUAGE, format_date, translate
@@ -202,6 +202,13 @@ def clear_errors(screen: DOMNode) -> None:
         widget.clear()
 
 
+def reveal(*widgets: Widget) -> None:
+    """Scroll each widget into view once the layout has caught up (a message just shown or
+    a button just displayed lies below the visible part on a small terminal)."""
+    for widget in widgets:
+        widget.call_after_refresh(widget.scroll_visible, animate=False)
+
+
 def show_domain_error(
     screen: DOMNode,
     error: DomainError,
@@ -209,14 +216,17 @@ def show_domain_error(
     prefix: str | None = None,
     field_ids: dict[str, str] | None = None,
 ) -> None:
-    """Show ``error`` beside its fields and in ``#form-error``, translated.
+    """Show ``error`` beside its fields and in ``#form-error``, translated; each text once.
 
     A field name ``customer_number`` maps to ``#<prefix>-customer-number-error`` (or to the
     widget id given in ``field_ids``). Field errors with no widget and the general message
-    go to ``#form-error``; without one, the message becomes a notification.
+    go to ``#form-error`` - the general message only when it says something the fields do
+    not (a wrong code is shown beside the code, not a second time below the form); without
+    ``#form-error`` the message becomes a notification.
     """
     clear_errors(screen)
     leftovers: list[str] = []
+    shown: set[str] = set()
     for name, msgid in error.fields.items():
         widget_id = (field_ids or {}).get(name)
         if widget_id is None and prefix:
@@ -226,11 +236,20 @@ def show_domain_error(
             if widget_id is None:
                 raise NoMatches(name)
             screen.query_one(f"#{widget_id}-error", FieldError).show(text)
+            shown.add(text)
         except NoMatches:
             leftovers.append(text)
-    general = " ".join([error_message(screen, error), *leftovers])
+    message = error_message(screen, error)
+    general = " ".join([*([message] if message not in shown else []), *leftovers])
+    first = next((w for w in screen.query(FieldError) if w.has_class("-shown")), None)
+    if first is not None:
+        reveal(first)
+    if not general:
+        return
     try:
-        screen.query_one("#form-error", FormError).show(general)
+        form_error = screen.query_one("#form-error", FormError)
+        form_error.show(general)
+        reveal(form_error)
     except NoMatches:
         screen.app.notify(general, severity="error", markup=False)
 
@@ -289,6 +308,8 @@ class _KioskBase(_ServiceMixin):
     def on_mount(self) -> None:
         translate_bindings(self, language_of(self))  # type: ignore[arg-type]
         apply_cursor_blink(self)  # type: ignore[arg-type]
+        for footer in self.query(Footer):  # type: ignore[attr-defined]
+            footer.compact = True  # F1-F3 and the screen's keys fit 80 columns
 
     def refresh_texts(self) -> None:
         """Re-translate every text; the base version handles ``Field``, translated buttons
@@ -313,7 +334,10 @@ class KioskScreen(_KioskBase, Screen):
 
 
 class KioskModal(_KioskBase, ModalScreen[Any]):
-    """Base of every kiosk dialog."""
+    """Base of every kiosk dialog. Without a ``HELP_ARTICLE`` of its own a dialog's F1 opens
+    the article of the screen beneath it."""
+
+    HELP_ARTICLE = ""
 
 
 class TranslatedButton(Button):

@@ -48,6 +48,7 @@ from db.models import (
     Customer,
     CustomerLink,
     EmailToken,
+    Membership,
     Session,
     SupportRequest,
     Throttle,
@@ -717,8 +718,12 @@ def verify_email_link(backend: Backend, link_token: str, caller: Caller) -> Veri
 def _confirm(db: DbSession, account: Account, caller: Caller, now: dt.datetime) -> int:
     account.status = "active"
     account.verified_at = now
+    # the records' memberships of this (now proven) address, e.g. a company's super admin
+    claimed = db.execute(update(Membership).where(
+        Membership.email_key == account.email_key, Membership.account_id.is_(None),
+        Membership.state == "approved").values(account_id=account.id, state="active")).rowcount
     audit.record(db, "email_verification", actor_id=account.id,
-                 terminal_id=caller.terminal_id, now=now)
+                 terminal_id=caller.terminal_id, memberships=claimed, now=now)
     return account.id
 
 

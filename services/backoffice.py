@@ -14,8 +14,9 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
-from sqlalchemy import and_, func, literal, or_, select, text, union_all
+from sqlalchemy import and_, exists, func, literal, or_, select, text, union_all
 from sqlalchemy.orm import Session as DbSession
+from sqlalchemy.orm import aliased
 
 from db.engine import for_update
 from db.models import (
@@ -47,6 +48,7 @@ from services.normalize import (
     username_key,
     without_controls,
 )
+from services.profile import mask_iban
 
 if TYPE_CHECKING:
     from services.backend import Backend
@@ -387,6 +389,17 @@ def account_row(db: DbSession, account: Account, linked_at: dt.datetime | None =
                       open_sessions=open_sessions)
 
 
+def reveal_iban(backend: Backend, token: str | None, customer_id: int) -> str:
+    """The full IBAN of a record (the view shows it masked) for an agent who deliberately
+    asks; audited, never with the IBAN itself."""
+    with backend.transaction() as db:
+        agent = agent_session(db, backend, token)
+        customer = get_customer(db, customer_id)
+        audit.record(db, "desk_iban_shown", actor_id=agent.id, customer_id=customer.id,
+                     now=backend.now())
+        return customer.iban or ""
+
+
 def customer_view(backend: Backend, token: str | None, customer_id: int) -> CustomerView:
     """Everything the desk needs about one customer record, read in one transaction."""
     with backend.transaction() as db:
@@ -397,7 +410,9 @@ def customer_view(backend: Backend, token: str | None, customer_id: int) -> Cust
         view = CustomerView(
             id=customer.id, number=customer.number, type=customer.type,
             name=customer_name(customer),
-            record=[(label, _text(getattr(customer, field))) for field, label in RECORD_FIELDS],
+            record=[(label, _text(mask_iban(customer.iban) if field == "iban"
+                                  else getattr(customer, field)))
+                    for field, label in RECORD_FIELDS],
             merged_into=customer.merged_into.number if customer.merged_into else None,
             code_frozen=throttle.record_locked(db, "link_code", customer.number, now),
             accounts=_accounts(db, customer), contracts=_contracts(db, customer, names),
@@ -590,7 +605,14 @@ open_queue_counts = _counts
 
 
 def _stale(now: dt.datetime) -> tuple[Any, ...]:
-    return (Membership.state == "pending_approval", Membership.created_at <= now - STALE_AFTER)
+    """Requests waiting 3 days, and at once those of a company without any super admin to
+    decide (none with an active membership, none known from the records)."""
+    admin = aliased(Membership)
+    nobody = ~exists().where(admin.customer_id == Membership.customer_id,
+                             admin.role == "super_admin",
+                             admin.state.in_(("active", "approved", "invited")))
+    return (Membership.state == "pending_approval",
+            or_(Membership.created_at <= now - STALE_AFTER, nobody))
 
 
 def queue_items(backend: Backend, token: str | None, kind: str) -> list[QueueItem]:
@@ -786,7 +808,7 @@ def dashboard(backend: Backend, token: str | None, days: int = DASHBOARD_DAYS) -
         return Dashboard(queues=_counts(db, now), days=dates, series=series)
 
 
-__all__ = ["QUEUES", "REQUEST_KINDS", "STALE_ORG", "AccountView", "CustomerView", "Dashboard",
+__all__ = ["reveal_iban", "QUEUES", "REQUEST_KINDS", "STALE_ORG", "AccountView", "CustomerView", "Dashboard",
            "QueueItem", "SearchHit", "account_view", "agent_session", "close",
            "close_membership", "comment", "customer_view", "dashboard", "find_number",
            "queue_counts", "queue_items", "search", "take", "whoami"]

@@ -71,7 +71,8 @@ def issue_activation_code(backend: Backend, token: str | None, customer_id: int,
     printable letter (PDF) to the export directory. The code is returned once."""
     caller = caller or Caller()
     now = backend.now()
-    code = new_code()
+    raw = new_code(12)  # the format of the codes in the records: XXXX-XXXX-XXXX
+    code = "-".join(raw[i:i + 4] for i in range(0, len(raw), 4))
     with backend.transaction() as db:
         agent = agent_session(db, backend, token)
         customer = db.scalars(for_update(select(Customer).where(Customer.id == customer_id), db)).first()

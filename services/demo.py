@@ -248,9 +248,15 @@ def _upsert_account(db: Any, backend: Any, spec: tuple[Any, ...], now: dt.dateti
 
 def _pending_applicant(db: Any, organisation_id: int, now: dt.datetime,
                        report: DemoReport) -> None:
-    """One confirmed request to join the organisation, waiting for approval (once only)."""
+    """One confirmed request to join the organisation, waiting for approval (once only).
+
+    Whatever was done with it while trying the demo (approved, rejected - which removes the
+    applicant's account but keeps the membership -, expired, completed) is left alone."""
     address, first, last = APPLICANT
-    if db.scalar(select(Account.id).where(Account.email_key == email_key(address))):
+    key = email_key(address)
+    if db.scalar(select(Account.id).where(Account.email_key == key)) or db.scalar(
+            select(Membership.id).where(Membership.customer_id == organisation_id,
+                                        Membership.email_key == key)):
         return  # already there, or decided while trying the demo
     account = Account(kind="customer", email=address, email_key=email_key(address),
                       first_name=first, last_name=last, customer_type="company",
@@ -259,7 +265,7 @@ def _pending_applicant(db: Any, organisation_id: int, now: dt.datetime,
     db.add(account)
     db.flush()
     db.add(Membership(customer_id=organisation_id, account_id=account.id,
-                      email_key=email_key(address), role="member", state="pending_approval",
+                      email_key=key, role="member", state="pending_approval",
                       created_at=now))
     report.applicants += 1
 

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 TITLE = N_("Subscription overview")
 OPEN_ENDED = N_("open-ended")
-COLUMNS = (N_("Valid from"), N_("Valid until"), N_("Contract number"), N_("Abo no."),
+COLUMNS = (N_("Valid from"), N_("Valid until"), N_("Contract number"), N_("Subscription no."),
            N_("Contract status"), N_("Product"), N_("List"))
 LIST_ACTIVE = N_("Linked contracts")
 LIST_EXPIRED = N_("Expired subscriptions/contracts")

@@ -119,6 +119,9 @@ MSG_REGISTERED = N_("Your registration has been submitted. We have sent an e-mai
 MSG_WAITING = N_("Thank you, your registration is confirmed. It now waits for the super admin "
                  "of your company account. You will receive an e-mail as soon as it has been "
                  "approved.")
+MSG_WAITING_DESK = N_("Thank you, your registration is confirmed. Your company account has no "
+                      "super admin we could reach, so our service desk decides on it. You will "
+                      "receive an e-mail as soon as it has been decided.")
 MSG_RESENT = N_("If a registration is pending for this address, we have sent a new code.")
 MSG_FINISH_EXPIRED = N_("This step took too long. Please request a new code and start again.")
 MSG_COMPLETED = N_("Your registration is complete. You can now log in with your e-mail address "
@@ -366,15 +369,30 @@ def _super_admins(db: DbSession, customer_id: int) -> list[Account]:
                            .order_by(Account.id)))
 
 
+def _record_super_admins(db: DbSession, customer_id: int) -> list[str]:
+    """Addresses of super admins known from the records without an active portal account."""
+    return list(db.scalars(select(Membership.email_key).where(
+        Membership.customer_id == customer_id, Membership.role == "super_admin",
+        Membership.state.in_(("approved", "invited")),
+    ).order_by(Membership.id)))
+
+
 def _notify_super_admins(db: DbSession, backend: Backend, customer: Customer, template: str,
-                         params: dict[str, Any]) -> int:
+                         params: dict[str, Any], *, records_template: str | None = None) -> int:
+    """Mail the company's super admins; with ``records_template`` also those known only from
+    the records (how to create an account or log in to decide). Returns how many were told."""
     admins = _super_admins(db, customer.id)
+    common = {"company": _company_name(customer), "number": customer.number, **params}
     for admin in admins:
         if admin.email:
             mail.enqueue(db, to=admin.email, template=template, language=admin.language,
-                         params={"name": _name(admin), "company": _company_name(customer),
-                                 "number": customer.number, **params})
-    return len(admins)
+                         params={"name": _name(admin), **common})
+    addresses = _record_super_admins(db, customer.id) if records_template else []
+    for address in addresses:
+        mail.enqueue(db, to=address, template=records_template or "",
+                     language=backend.settings.language,
+                     params={"address": address, "url": backend.settings.public_url, **common})
+    return len(admins) + len(addresses)
 
 
 def _drop_stub(db: DbSession, membership: Membership) -> None:
@@ -631,12 +649,14 @@ def _code_accepted(db: DbSession, backend: Backend, account: Account, membership
         account.verified_at = now
         count = _notify_super_admins(db, backend, customer, "org_request_notify",
                                      {"applicant": _name(account),
-                                      "email": account.email or ""})
+                                      "email": account.email or ""},
+                                     records_template="org_request_notify_records")
+        # nobody to decide: the desk's queue of organisation requests lists it at once
         audit.record(db, "org_request_confirmed", actor_id=account.id,
                      customer_id=customer.id, terminal_id=caller.terminal_id,
-                     notified=count, now=now)
+                     notified=count, to_desk=count == 0, now=now)
         result.stage = "waiting"
-        result.message = MSG_WAITING
+        result.message = MSG_WAITING if count else MSG_WAITING_DESK
         return result
     result.finish, _link = issue_token(db, backend, account, PURPOSE_FINISH)
     audit.record(db, "org_completion_started", actor_id=account.id, customer_id=customer.id,

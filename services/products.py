@@ -9,7 +9,7 @@ alphabet are all that can be checked locally. Keys are stored only as keyed dige
 
 Outcomes of ``redeem_key``:
 
-* unknown key, or a key redeemed by someone else → one neutral message (``MSG_UNKNOWN``);
+* unknown key → one neutral message (``MSG_UNKNOWN``); a key redeemed by someone else → ``MSG_TAKEN``
 * a key this account redeemed before → a kind note (``MSG_ALREADY_YOURS``), not a failure;
 * an expired key (``valid_until`` before today) → ``MSG_EXPIRED``;
 * a key of a withdrawn product → ``MSG_WITHDRAWN``.
@@ -64,6 +64,8 @@ MSG_ALPHABET = N_("An online key contains only the letters A to Z and the digits
 MSG_UNKNOWN = N_("This online key cannot be redeemed. Please check your entry.")
 MSG_ALREADY_YOURS = N_("You have already redeemed this key. The product is listed under "
                        "\"{section}\".")
+MSG_TAKEN = N_("This online key has already been redeemed by another user account. If it "
+               "is yours, please contact our customer service.")
 MSG_EXPIRED = N_("This online key expired on {date}. Please contact our customer service.")
 MSG_WITHDRAWN = N_("The product of this key is no longer available. Please contact our "
                    "customer service.")
@@ -208,8 +210,9 @@ def redeem_key(backend: Backend, token: str | None, key: str, caller: Caller) ->
             _commit_and_raise(db, AlreadyRedeemed(
                 MSG_ALREADY_YOURS, fields={"key": MSG_ALREADY_YOURS},
                 params={"section": section}))
-        if owner is not None:
-            _refuse(db, account_id, terminal, now, caller, "taken", unknown, sku)
+        if owner is not None:  # the entry is right: say what is wrong (still counted)
+            _refuse(db, account_id, terminal, now, caller, "taken", KeyRejected(
+                MSG_TAKEN, code="taken", fields={"key": MSG_TAKEN}), sku)
         if valid_until is not None and valid_until < now.date():
             date = valid_until.isoformat()  # the screen shows it in the customer's format
             _refuse(db, account_id, terminal, now, caller, "expired", KeyRejected(
@@ -231,7 +234,8 @@ def redeem_key(backend: Backend, token: str | None, key: str, caller: Caller) ->
                 _commit_and_raise(db, AlreadyRedeemed(
                     MSG_ALREADY_YOURS, fields={"key": MSG_ALREADY_YOURS},
                     params={"section": section}))
-            _refuse(db, account_id, terminal, now, caller, "taken", unknown, sku)
+            _refuse(db, account_id, terminal, now, caller, "taken", KeyRejected(
+                MSG_TAKEN, code="taken", fields={"key": MSG_TAKEN}), sku)
         audit.record(db, "licence_redeemed", actor_id=account_id, customer_id=customer_id,
                      terminal_id=caller.terminal_id, product_sku=sku, now=now)
     return RedeemResult(sku=sku, name=name, kind=kind, section=section, activated_at=now,

@@ -113,3 +113,12 @@ async def palette_hits(pilot: Pilot, timeout: float = 10.0) -> int:
         if count or time.monotonic() > deadline:
             return count
         await pilot.pause(0.05)
+
+
+def times_shown(app, needle: str) -> int:
+    """How many error widgets (beside a field or the form's) of the screen show ``needle``
+    (issue 19.10: a message shows once, in the place it belongs)."""
+    from screens.widgets import FieldError, FormError
+
+    return sum(needle in str(w.render()) for kind in (FieldError, FormError)
+               for w in app.screen.query(kind))

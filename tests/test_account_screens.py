@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import pytest
-from pilot import app_for, settle, text
+from pilot import app_for, settle, text, times_shown
 from sqlalchemy import func, select
 from textual.widgets import Checkbox, Input
 from welcome_helpers import make_customer
@@ -133,7 +133,8 @@ async def test_wrong_code_then_login_to_unconfirmed_account_leads_to_confirmatio
         app.screen.query_one("#verify-submit").press()
         await settle(pilot)
         assert isinstance(app.screen, VerifyScreen)
-        assert text(app, "#form-error") or text(app, "#verify-code-error")
+        assert text(app, "#verify-code-error")
+        assert times_shown(app, text(app, "#verify-code-error")) == 1
         await pilot.press("escape")
         await settle(pilot)
         await pilot.click("#welcome-login")
@@ -153,8 +154,9 @@ async def test_wrong_password_is_neutral(sqlite_backend) -> None:
                            "login-password": "irgendein-falsches-passwort"})
         app.screen.query_one("#login-submit").press()
         await settle(pilot)
-        unknown = text(app, "#form-error")
-        assert "nicht korrekt" in unknown
+        # issue 19.10: once, beside the password, not again as the form's message
+        unknown = text(app, "#login-password-error")
+        assert "nicht korrekt" in unknown and times_shown(app, "nicht korrekt") == 1
         assert app.screen.query_one("#login-password", Input).value == ""
 
 
@@ -213,7 +215,7 @@ async def test_settings_change_password_and_reauth(sqlite_backend, clock) -> Non
                            "settings-new-password-confirm": NEW_PASSWORD})
         app.screen.query_one("#settings-password-submit").press()
         await settle(pilot)
-        assert text(app, "#form-error")
+        assert text(app, "#settings-current-password-error") and text(app, "#form-error") == ""
         await fill(pilot, {"settings-current-password": PASSWORD})
         app.screen.query_one("#settings-password-submit").press()
         await settle(pilot)
@@ -288,7 +290,7 @@ async def test_typing_again_after_a_wrong_password_logs_in(sqlite_backend) -> No
         await _registered_and_confirmed(pilot, sqlite_backend)
         await pilot.press(*"falsches-passwort-123", "enter")
         await settle(pilot)
-        assert "nicht korrekt" in text(app, "#form-error")
+        assert "nicht korrekt" in text(app, "#login-password-error")
         await pilot.press(*PASSWORD, "enter")
         await settle(pilot)
         assert isinstance(app.screen, HomeScreen)
@@ -351,3 +353,69 @@ async def test_f10_logs_out_from_every_flow_screen(sqlite_backend) -> None:
             await settle(pilot)
             assert isinstance(app.screen, WelcomeScreen), factory
             assert app.session_token is None
+
+
+
+async def register_after_language_switch(pilot, salutation: str | None = None) -> None:
+    """Open the form, maybe choose an Anrede, switch the language (which fills the options
+    again), fill in the rest and submit."""
+    from textual.widgets import Select
+
+    await pilot.click("#welcome-register")
+    await settle(pilot)
+    if salutation is not None:
+        pilot.app.screen.query_one("#register-salutation", Select).value = salutation
+    await pilot.press("f2")
+    await settle(pilot)
+    await fill(pilot, FORM)
+    pilot.app.screen.query_one("#register-terms", Checkbox).value = True
+    pilot.app.screen.query_one("#register-submit").press()
+    await settle(pilot)
+
+
+@pytest.mark.parametrize("language", ["de", "en"])
+async def test_registration_without_a_salutation_stores_none(sqlite_backend, language) -> None:
+    """Issue 19.4: the form compared with ``Select.BLANK`` (False in Textual 8.2.8), so an
+    untouched Anrede was stored as the text "Select.NULL"."""
+    app = app_for(sqlite_backend, language=language)
+    async with app.run_test(size=SIZE) as pilot:
+        await register_after_language_switch(pilot)
+        assert isinstance(app.screen, VerifyScreen)
+    with sqlite_backend.transaction() as s:
+        account = s.scalar(select(Account))
+        assert (account.salutation, account.country) == (None, "DE")
+
+
+async def test_registration_keeps_the_chosen_salutation(sqlite_backend) -> None:
+    app = app_for(sqlite_backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await register_after_language_switch(pilot, "Ms")
+        assert isinstance(app.screen, VerifyScreen)
+    with sqlite_backend.transaction() as s:
+        assert s.scalar(select(Account.salutation)) == "Ms"
+
+
+def test_no_screen_compares_a_select_with_blank() -> None:
+    """``Select.BLANK`` is ``False`` in Textual 8; "no choice" is ``Select.NULL`` /
+    ``is_blank()``. Every Select of the app is audited by this search."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    offenders = [f"{path.relative_to(root)}:{n}"
+                 for folder in ("screens", "tui") for path in (root / folder).rglob("*.py")
+                 for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+                 if "Select.BLANK" in line or ".BLANK" in line and "Select" in line]
+    assert offenders == []
+
+
+async def test_password_with_the_name_is_refused_once(sqlite_backend) -> None:
+    """Issue 19.10: the password-contains-name reason showed beside the field and again as
+    the form's message."""
+    app = app_for(sqlite_backend)
+    weak = "Erika-Erika-Erika-2026"
+    async with app.run_test(size=SIZE) as pilot:
+        await register(pilot, dict(FORM, **{"register-password": weak,
+                                            "register-password-confirm": weak}))
+        assert isinstance(app.screen, RegisterScreen)
+        reason = text(app, "#register-password-error")
+        assert reason and times_shown(app, reason) == 1

@@ -4,6 +4,7 @@ authorisation), search, customer view, queues, actions, dashboard, query plans."
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -345,6 +346,8 @@ def test_issue_activation_code_revokes_old_ones_and_writes_a_letter(demo):
     customer = cid(demo, "100001")
     issued = backoffice_actions.issue_activation_code(demo, token, customer)
     assert issued.number == "100001" and len(issued.code) >= 10
+    # issue 19.13: one format with the demo's / the records' codes, grouped for reading
+    assert re.fullmatch(r"[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}", issued.code)
     reader = PdfReader(issued.letter)
     content = reader.pages[0].extract_text()
     assert issued.code in content and "Freischaltcode" in content
@@ -479,3 +482,20 @@ def test_dashboard_counts_per_day(demo, clock):
     assert moved.series["failures"][-2] == board.series["failures"][-1]
     assert moved.series["failures"][-1] == 0
     assert isinstance(moved.days[0], dt.date)
+
+
+def test_the_iban_is_masked_and_shown_only_on_purpose(demo) -> None:
+    """Issue 19.11: the desk view carried the full IBAN; it is masked as on the customer's
+    side, and ``reveal_iban`` (a deliberate action) returns it with an audit entry."""
+    from db.models import AuditEvent
+
+    token = agent_token(demo)
+    view = backoffice.customer_view(demo, token, cid(demo, "200001"))
+    iban = dict(view.record)["IBAN"]
+    assert iban == "DE89 **** **** **** **30 00"
+    assert backoffice.reveal_iban(demo, token, cid(demo, "200001")) == "DE89370400440532013000"
+    with demo.transaction() as db:
+        events = db.scalars(select(AuditEvent).where(AuditEvent.event == "desk_iban_shown")).all()
+        assert len(events) == 1 and "0532" not in str(events[0].details)
+    with pytest.raises(SessionExpired):
+        backoffice.reveal_iban(demo, "not-a-token", cid(demo, "200001"))

@@ -160,7 +160,7 @@ async def test_new_activation_code_is_confirmed_and_shown_once(sqlite_backend):
         await settle(pilot)
         assert isinstance(app.screen, CodeDialog)
         code = text(app, "#issued-code").strip()
-        assert len(code) == 10
+        assert len(code) == 14 and code.count("-") == 2  # XXXX-XXXX-XXXX (issue 19.13)
         assert text(app, "#issued-letter").strip().endswith(".pdf")
         await pilot.press("escape")
         await settle(pilot)
@@ -303,7 +303,79 @@ async def test_supervisor_keys_disabled_for_agents(sqlite_backend):
         await pilot.press("r")
         await settle(pilot)
         assert isinstance(app.screen, CustomerScreen)
-        assert app.screen.check_action("reassign", ()) is None
+        # issue 19.12: not offered in the footer, and the key says why instead of nothing
+        assert app.screen.check_action("reassign", ()) is False
+        assert app.screen.check_action("reverse_merge", ()) is False
+        await pilot.press("z")
+        await settle(pilot)
+        said = [n.message for n in app._notifications]
+        assert said.count("Nur für Supervisoren.") == 2
+        assert "r" not in app.active_bindings and "z" not in app.active_bindings
+
+
+def _link_both_contracts(backend) -> int:
+    """431177 and 431178 (both of customer 100001) linked to amueller; the customer's id."""
+    from db.models import Contract, ContractLink
+
+    with backend.transaction() as db:
+        anna = db.scalar(select(Account.id).where(Account.username == "amueller"))
+        for number in ("431177", "431178"):
+            contract = db.scalar(select(Contract).where(Contract.number == number))
+            db.add(ContractLink(account_id=anna, contract_id=contract.id))
+        return db.scalar(select(Customer.id).where(Customer.number == "100001"))
+
+
+@pytest.mark.parametrize("came_for", [None, "431178"])
+async def test_unlink_acts_on_the_chosen_contract_and_asks_when_ambiguous(sqlite_backend,
+                                                                          came_for):
+    """Issue 19.12: "a" took the table's first row (431177) when the objection was about
+    431178. It acts on the contract the agent came for or selected, and asks otherwise."""
+    load_demo(sqlite_backend)
+    customer_id = _link_both_contracts(sqlite_backend)
+    app = app_for(sqlite_backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await _desk(app, pilot, sqlite_backend)
+        await app.push_screen(CustomerScreen(customer_id, came_for))
+        await settle(pilot)
+        await pilot.press("a")
+        await settle(pilot)
+        if came_for is None:
+            assert isinstance(app.screen, CustomerScreen)  # asked which, nothing chosen
+            assert app.screen.query_one("#cv-contracts").has_focus
+            await pilot.press("down")  # the agent selects the second contract
+            await pilot.press("a")
+            await settle(pilot)
+        assert isinstance(app.screen, NoteDialog)
+        assert app.screen.params["contract"] == "431178"
+
+
+async def test_desk_values_are_human_and_the_iban_masked_until_shown(sqlite_backend):
+    """Issue 19.11: internal keys and English in German mode; the full IBAN at the desk."""
+    from db.models import AuditEvent
+    from screens.backoffice.common import detail_line
+
+    load_demo(sqlite_backend)
+    app = app_for(sqlite_backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await _desk(app, pilot, sqlite_backend)
+        app.screen.open_number("200001")
+        await settle(pilot)
+        record = text(app, "#cv-record")
+        assert "DE89370400440532013000" not in record and "0532" not in record
+        assert "DE89 **** **** **** **30 00" in record
+        await pilot.press("i")
+        await settle(pilot)
+        assert "DE89370400440532013000" in text(app, "#cv-record")
+        screen = app.screen
+        assert detail_line(screen, "reason", "no_number") == "Grund: keine Kundennummer angegeben"
+        assert detail_line(screen, "account_type", "private") == \
+            "Kundentyp des Kontos: Privatkunde"
+        assert detail_line(screen, "code_checked", "True") == "Freischaltcode geprüft: ja"
+        assert screen._("Address review after registration") != \
+            "Address review after registration"
+    with sqlite_backend.transaction() as db:
+        shown = db.scalars(select(AuditEvent).where(AuditEvent.event == "desk_iban_shown")).all()
+        assert len(shown) == 1 and "0532" not in str(shown[0].details)
 
 
 async def test_supervisor_reassigns_a_number(sqlite_backend):

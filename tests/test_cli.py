@@ -104,3 +104,18 @@ def test_shell_settings_read_the_environment_like_settings(monkeypatch):
                  "terminal_id"):
         assert getattr(full, name) == getattr(early, name), name
     assert early.idle_timeout_kiosk == 75 and early.terminal_id == "kiosk-7"
+
+
+def test_an_unexpected_error_is_one_sentence_not_a_traceback(tmp_path, monkeypatch, capsys):
+    """Issue 19.1: an error no handler expected (there: an IntegrityError from the demo
+    loader) printed a raw traceback; it is one sentence and a non-zero exit."""
+    import services.demo
+
+    def broken(backend):  # type: ignore[no-untyped-def]
+        raise RuntimeError("UNIQUE constraint failed: membership.customer_id")
+
+    monkeypatch.setenv("KIOSK_HOME", str(tmp_path))
+    monkeypatch.setattr(services.demo, "load_demo", broken)
+    assert main(["--db", f"sqlite:///{tmp_path}/k.db", "demo"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err and "RuntimeError" in err

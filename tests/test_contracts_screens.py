@@ -275,3 +275,15 @@ async def test_language_switch_retranslates_the_lists(sqlite_backend) -> None:
             "01/05/2023", "open-ended", "431177", "", "ACTIVE"]
         assert "Download subscription overview" in text(app, "#contracts-export")
         assert "No expired" in text(app, "#contracts-expired-empty")
+
+
+async def test_kiosk_mode_intro_says_the_overview_is_mailed(sqlite_backend) -> None:
+    """Issue 19.13: in kiosk mode the overview is mailed, but the intro said "herunterladen"."""
+    load_demo(sqlite_backend)
+    for kiosk, expected, absent in ((True, "per E-Mail", "herunterladen"),
+                                    (False, "herunterladen", "per E-Mail")):
+        app = app_for(sqlite_backend, kiosk_mode=kiosk)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await start(pilot, login_token(sqlite_backend, "amueller"))
+            intro = text(app, ".form-intro")
+            assert expected in intro and absent not in intro

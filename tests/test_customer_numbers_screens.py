@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from pilot import times_shown
 from sqlalchemy import select
 from textual.widgets import DataTable, Input
 
@@ -104,6 +105,7 @@ async def test_wrong_and_expired_code_one_message(sqlite_backend) -> None:
         await submit(pilot, "AAAA-BBBB-CCCC", "100001")
         wrong = text(app, "#link-code-error")
         assert "passen nicht zusammen" in wrong
+        assert times_shown(app, "passen nicht zusammen") == 1
         assert app.screen.focused is app.screen.query_one("#link-code")
         await submit(pilot, "WEAN-3KXP-9DFM", "100003")
         assert text(app, "#link-code-error") == wrong
@@ -168,6 +170,7 @@ async def test_unlink_with_password(sqlite_backend) -> None:
         app.screen.query_one("#unlink-submit").press()
         await settle(pilot)
         assert text(app, "#unlink-password-error")
+        assert times_shown(app, text(app, "#unlink-password-error")) == 1
         app.screen.query_one("#unlink-password", Input).value = PASSWORDS["amueller"]
         app.screen.query_one("#unlink-submit").press()
         await settle(pilot)
@@ -216,3 +219,47 @@ async def test_linked_numbers_service_matches_table(sqlite_backend) -> None:
     token = login(sqlite_backend, "amueller")
     assert [n.number for n in customer_numbers.linked_numbers(sqlite_backend, token)] == [
         "200001"]
+
+
+def _in_view(app, widget) -> bool:
+    """The widget is fully on the terminal (not scrolled out of its container)."""
+    region = widget.region
+    width, height = app.size
+    return region.height > 0 and region.y >= 0 and region.bottom <= height - 1 and \
+        region.right <= width
+
+
+async def test_conflict_message_and_next_button_in_view_at_80x24(sqlite_backend) -> None:
+    """Issue 19.8: after a customer-number conflict the "send a request" button was below
+    the visible part; the message and the next control are scrolled into view and focused."""
+    load_demo(sqlite_backend)
+    app, token = await open_screen(sqlite_backend, "eneu")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await start(pilot, token)
+        await submit(pilot, "FUXC-4HNT-7KAR", "100005")
+        support = app.screen.query_one("#link-request-support")
+        assert app.screen.focused is support and _in_view(app, support)
+        assert _in_view(app, app.screen.query_one("#form-error"))
+
+
+async def test_contract_link_dialog_buttons_reachable_at_80x24(sqlite_backend) -> None:
+    """Issue 19.8: the contract-link dialog was taller than the terminal, its buttons never
+    visible; it scrolls, and the focused button is in view."""
+    from screens.contracts import ContractsScreen, LinkContractDialog
+
+    load_demo(sqlite_backend)
+    app, token = await open_screen(sqlite_backend, "eneu")
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.set_session(token)
+        await app.push_screen(ContractsScreen())
+        await settle(pilot)
+        await app.push_screen(LinkContractDialog())
+        await settle(pilot)
+        app.screen.query_one("#contract-number", Input).value = "431177"
+        await pilot.press("enter")
+        await settle(pilot)
+        for button_id in ("#contract-submit", "#contract-cancel"):
+            button = app.screen.query_one(button_id)
+            button.focus()
+            await settle(pilot)
+            assert _in_view(app, button), button_id

@@ -174,3 +174,48 @@ def test_readme_shows_the_demo_data() -> None:
 
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     assert SHOW_TEXT.rstrip("\n") in readme
+
+
+def _decide_applicant(backend, approve: bool) -> None:  # type: ignore[no-untyped-def]
+    from pilot import login_token
+
+    from services import organisations
+    from services.caller import Caller
+
+    token = login_token(backend, "kkoehler", reauth=False)
+    with backend.transaction() as s:
+        organisation = s.scalar(select(Customer.id).where(Customer.number == "300001"))
+    request = organisations.pending_requests(backend, token, organisation).items[0]
+    organisations.decide(backend, token, organisation, request.id, approve, None,
+                         Caller())
+
+
+def test_demo_reloads_after_the_waiting_request_was_rejected(backend) -> None:
+    """Issue 19.1: rejecting Jonas Wagner removes his stub account but keeps the membership;
+    the second ``make run`` inserted the membership again and crashed."""
+    load_demo(backend)
+    _decide_applicant(backend, approve=False)
+    before = counts(backend)
+    assert load_demo(backend).applicants == 0
+    assert counts(backend) == before
+    with backend.transaction() as s:
+        states = s.scalars(select(Membership.state).where(
+            Membership.email_key == "jonas.wagner@example.de")).all()
+    assert states == ["rejected"]
+
+
+def test_demo_reloads_after_the_waiting_request_was_approved(backend) -> None:
+    load_demo(backend)
+    _decide_applicant(backend, approve=True)
+    before = counts(backend)
+    assert load_demo(backend).applicants == 0
+    assert counts(backend) == before
+
+
+def test_cli_demo_twice_after_a_rejection_exits_cleanly(backend, tmp_path, monkeypatch,
+                                                        capsys) -> None:
+    monkeypatch.setenv("KIOSK_HOME", str(tmp_path / "clihome"))
+    assert main(["--db", backend.database_url, "demo", "--quiet"]) == 0
+    _decide_applicant(backend, approve=False)
+    assert main(["--db", backend.database_url, "demo", "--quiet"]) == 0
+    assert capsys.readouterr().err == ""

@@ -49,3 +49,26 @@ def test_english_is_the_identity() -> None:
 
 def test_empty_message_is_empty_not_the_catalog_header() -> None:
     assert translate("de", "") == ""
+
+
+def test_no_message_id_has_two_translations_across_catalogs() -> None:
+    """Issue 19.6: the catalogs are chained into one translation, so a msgid translated
+    differently in two catalogs shows whichever comes first ("Vertrag lösen" on the button
+    that unlinks a customer number). One msgid (and context) has one translation."""
+    from babel.messages.pofile import read_po
+
+    seen: dict[tuple[str | None, str], dict[str, list[str]]] = {}
+    for po in sorted((LOCALE_DIR / "de" / "LC_MESSAGES").glob("*.po")):
+        with po.open("rb") as handle:
+            for message in read_po(handle, locale="de"):
+                if not message.id or not message.string:
+                    continue
+                msgid = message.id if isinstance(message.id, str) else message.id[0]
+                string = message.string if isinstance(message.string, str) else \
+                    "|".join(message.string)
+                seen.setdefault((message.context, msgid), {}).setdefault(string, []).append(
+                    po.name)
+    clashes = {key: found for key, found in seen.items() if len(found) > 1}
+    assert clashes == {}
+    assert translate("de", "Unlink") == "Lösen"
+    assert translate("de", "Unlink contract") == "Vertrag lösen"

@@ -125,3 +125,11 @@ async def test_the_app_delivers_mail_when_smtp_is_configured(sqlite_backend, smt
     assert len(handler.messages) == 1
     with sqlite_backend.transaction() as session:
         assert mail.outbox(session, pending_only=True) == []
+
+
+def test_outbox_without_json_shows_the_parameters(backend, capsys):
+    """Issue 19.13: without --json the outbox hid the code a customer would receive."""
+    _enqueue(backend)
+    assert main(["--db", backend.database_url, "outbox"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "kunde@example.org" in lines[0] and "reference=R-1" in lines[1]

@@ -539,3 +539,73 @@ def test_two_super_admins_removing_each_other_at_once_one_stays(demo) -> None:
         assert db.scalar(select(func.count(Membership.id)).where(
             Membership.customer_id == cid, Membership.role == "super_admin",
             Membership.state == "active")) == 1
+
+
+# --------------------------------------------------------------------------- issue 19.2
+
+def _company_with(backend, number: str, records: list[str]) -> None:
+    """A company record (postal code 10115) with super admins known only from the records."""
+    import json
+
+    from services.importer import import_lines
+
+    make_customer(backend, number, last_name="Werkstatt", postal_code="10115", ctype="company",
+                  company=f"Werkstatt {number} GmbH")
+    report = import_lines(backend, [json.dumps({"kind": "membership", "customer_number": number,
+                                                "email": address, "role": "super_admin"})
+                                    for address in records])
+    assert not report.errors
+
+
+def _apply_to(backend, number: str, email: str) -> organisations.CodeResult:
+    data = {**APPLICANT, "email": email, "customer_number": number, "postal_code": "10115"}
+    organisations.submit_registration(backend, data, CALLER)
+    code = last_mail(backend, "org_confirm", email).params["code"]
+    return organisations.redeem_code(backend, email, code, CALLER)
+
+
+def test_super_admin_known_only_from_the_records_is_told_and_can_decide(demo) -> None:
+    """Issue 19.2: the records' super admin had no portal account, so nobody was mailed while
+    the applicant read "it now waits for the super admin"."""
+    _company_with(demo, "300077", ["Chefin@Werkstatt.example"])
+    waiting = _apply_to(demo, "300077", "geselle@werkstatt.example")
+    assert waiting.stage == "waiting" and waiting.message == organisations.MSG_WAITING
+    told = last_mail(demo, "org_request_notify_records", "chefin@werkstatt.example")
+    assert "Mia Berg" in told.body and "Werkstatt 300077 GmbH" in told.body
+    assert "chefin@werkstatt.example" in told.body and demo.settings.public_url in told.body
+    # she registers with exactly that address, as the mail says, and decides
+    accounts.register(demo, {"customer_type": "company", "email": "chefin@werkstatt.example",
+                             "password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD,
+                             "first_name": "Clara", "last_name": "Chef", "street": "Hof 1",
+                             "postal_code": "10115", "city": "Berlin", "terms": True},
+                      CALLER)
+    code = last_mail(demo, "verify_email", "chefin@werkstatt.example").params["code"]
+    accounts.verify_email(demo, "chefin@werkstatt.example", code, CALLER)
+    member = membership_of(demo, "chefin@werkstatt.example")
+    assert (member.role, member.state, member.account_id is not None) == (
+        "super_admin", "active", True)
+    token = login(demo, "chefin@werkstatt.example", NEW_PASSWORD)
+    cid = company_id(demo, "300077")
+    page = organisations.pending_requests(demo, token, cid)
+    assert [r.email for r in page.items] == ["geselle@werkstatt.example"]
+    organisations.decide(demo, token, cid, page.items[0].id, True, None, CALLER)
+    assert membership_of(demo, "geselle@werkstatt.example").state == "approved"
+
+
+def test_company_without_a_reachable_super_admin_goes_to_the_desk(demo) -> None:
+    from test_backoffice import agent_token
+
+    from services import backoffice
+
+    _company_with(demo, "300078", [])
+    waiting = _apply_to(demo, "300078", "allein@werkstatt.example")
+    assert waiting.message == organisations.MSG_WAITING_DESK
+    assert count_mails(demo, "org_request_notify") == 0
+    assert count_mails(demo, "org_request_notify_records") == 0
+    token = agent_token(demo)
+    assert backoffice.queue_counts(demo, token)[backoffice.STALE_ORG] == 1
+    items = backoffice.queue_items(demo, token, backoffice.STALE_ORG)
+    assert [i.customer_number for i in items] == ["300078"]
+    # a company whose super admin is reachable still waits 3 days before the desk sees it
+    apply_and_confirm(demo)
+    assert backoffice.queue_counts(demo, token)[backoffice.STALE_ORG] == 1

@@ -113,7 +113,10 @@ def test_errors_and_messages(shop) -> None:
     unknown = refused("ZZZZ-ZZZZ-ZZZZ-ZZZZ")
     taken = refused(KEYS["licence"])
     assert isinstance(unknown, products.KeyRejected) and unknown.code == "unknown"
-    assert str(taken) == str(unknown) == products.MSG_UNKNOWN  # neutral: same text
+    assert str(unknown) == products.MSG_UNKNOWN
+    # issue 19.13: a key redeemed by someone else is said so (the entry is right), counted
+    # like every refusal; expired and withdrawn keys already name their reason
+    assert taken.code == "taken" and str(taken) == products.MSG_TAKEN
     expired = refused(KEYS["expired"])
     assert expired.code == "expired" and expired.params == {"date": "2024-07-31"}
     withdrawn = refused(KEYS["withdrawn"])
@@ -254,7 +257,7 @@ def test_demo_keys_behave_as_documented(sqlite_backend) -> None:
         products.redeem_key(sqlite_backend, lukas, "MATH-4TEA-CHER-7KEY", CALLER)
     with pytest.raises(products.KeyRejected) as taken:
         products.redeem_key(sqlite_backend, erika, "MATH-4TEA-CHER-7KEY", CALLER)
-    assert taken.value.code == "unknown"
+    assert taken.value.code == "taken"
     for key, code in (("A7TE-9KEY-4CDM-7PRW", "expired"), ("KART-E4MA-P9CD-FGHJ", "withdrawn")):
         with pytest.raises(products.KeyRejected) as err:
             products.redeem_key(sqlite_backend, erika, key, CALLER)

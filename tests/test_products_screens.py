@@ -52,7 +52,8 @@ async def test_redeem_each_kind(shop, kind) -> None:
         notice = text(app, "#products-notice")
         assert "aktiviert" in notice
         table = app.screen.query_one(TABLE[kind], DataTable)
-        assert table.row_count == 1 and app.focused is table
+        # issue 19.13: the new row shows, the cursor stays in the key field for the next key
+        assert table.row_count == 1 and app.focused is app.screen.query_one("#redeem-key")
         cells = table.get_row_at(0)
         assert all(isinstance(c, Text) for c in cells)
         assert cells[1].plain == "21.11.2026" and cells[2].plain == "31.07.2030"
@@ -99,8 +100,9 @@ async def test_taken_by_someone_else_is_neutral_and_mine_is_kind(shop) -> None:
     app = app_for(shop, language="en")
     async with app.run_test(size=SIZE) as pilot:
         await open_products(pilot, token)
-        await redeem(pilot, KEYS["licence"])
-        assert "cannot be redeemed" in text(app, "#redeem-key-error")
+        await redeem(pilot, KEYS["licence"])  # redeemed by another account (issue 19.13)
+        said = text(app, "#redeem-key-error")
+        assert "already been redeemed by another" in said and "check your entry" not in said
         await redeem(pilot, KEYS["journal"])
         await redeem(pilot, KEYS["journal"])
         assert "already redeemed" in text(app, "#redeem-key-error")
@@ -215,3 +217,37 @@ async def test_home_buttons_open_their_flows(shop, button, screen) -> None:
         app.screen.query_one(button).press()
         await settle(pilot)
         assert type(app.screen).__name__ == screen
+
+
+@pytest.mark.parametrize("how", ["burst", "paste", "burst-lower-no-dashes"])
+async def test_a_key_arriving_in_one_go_keeps_every_character(shop, how) -> None:
+    """Issue 19.7: a scanner (or tmux send-keys) typing ``DRUC-K3AN-W4TE-X9YP`` in one go
+    left ``DRUC-K3AN-W4TE``: the grouping rewrote the value from a stale Changed message.
+    All keys are queued before any is handled, as a fast scanner does."""
+    from textual import events
+
+    _, token = make_account(shop, "erika")
+    app = app_for(shop)
+    key = KEYS["download"]
+    sent = key.lower().replace("-", "") if how == "burst-lower-no-dashes" else key
+    async with app.run_test(size=SIZE) as pilot:
+        await open_products(pilot, token)
+        field = app.screen.query_one("#redeem-key", Input)
+        field.focus()
+        await settle(pilot)
+        for _round in range(5):
+            field.value = ""
+            await settle(pilot)
+            if how == "paste":
+                field.post_message(events.Paste(sent))
+            else:
+                for ch in sent:
+                    field.post_message(events.Key(ch, ch))
+            await settle(pilot)
+            assert field.value == key
+            assert field.cursor_position == len(key)
+        # editing in the middle keeps the grouping and the cursor after the edited character
+        field.cursor_position = 6  # after "DRUC-K"
+        await pilot.press("backspace")
+        assert field.value == products.group_key(key.replace("K3AN", "3AN"))
+        assert field.cursor_position == 4

@@ -238,3 +238,21 @@ async def test_settings_from_the_start_page(sqlite_backend) -> None:
         await settle(pilot)
         assert isinstance(app.screen, SettingsScreen)
         assert app.focused is app.screen.query_one("#settings-current-password")
+
+
+async def test_a_tab_does_not_keep_another_tabs_errors(sqlite_backend) -> None:
+    """Issue 19.13: "Bitte korrigieren Sie die markierten Felder." stayed on the other tabs."""
+    from screens.profile import TABS
+
+    load_demo(sqlite_backend)
+    app = app_for(sqlite_backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await _open(pilot, sqlite_backend, "eneu", ProfileScreen())
+        screen = app.screen
+        screen.query_one("#profile-postal-code", Input).value = "123"
+        screen.query_one("#profile-last-name", Input).value = ""
+        screen.query_one("#profile-submit").press()
+        await settle(pilot)
+        assert text(app, "#form-error") and text(app, "#profile-postal-code-error")
+        await _tab(pilot, "profile-tabs", TABS[1][0])
+        assert text(app, "#form-error") == "" and text(app, "#profile-postal-code-error") == ""

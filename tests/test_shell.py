@@ -373,3 +373,81 @@ async def test_dates_follow_the_language(sqlite_backend) -> None:
         assert str(date_text(app.screen, dt.date(2026, 5, 1))) == "01.05.2026"
         await pilot.press("f2")
         assert str(date_text(app.screen, dt.date(2026, 5, 1))) == "01/05/2026"
+
+
+def _screen_classes() -> list[type]:
+    import importlib
+    import inspect
+    import pkgutil
+
+    from textual.screen import Screen
+
+    import screens
+    import screens.backoffice
+
+    found: list[type] = []
+    for package in (screens, screens.backoffice):
+        for info in pkgutil.iter_modules(package.__path__):
+            module = importlib.import_module(f"{package.__name__}.{info.name}")
+            found += [obj for obj in vars(module).values() if inspect.isclass(obj)
+                      and issubclass(obj, Screen) and obj.__module__ == module.__name__]
+    return found
+
+
+def test_every_screen_has_its_own_help_article() -> None:
+    """Issue 19.5: the start page, "Meine Kundendaten", "Meine Einstellungen" and the desk
+    opened the welcome article because ``ARTICLES`` left them out. Every screen names an
+    article that exists in both languages; only the welcome screen shows the welcome one;
+    a dialog without its own shows the article of the screen beneath."""
+    from screens.widgets import KioskModal
+
+    classes = _screen_classes()
+    assert len(classes) > 30
+    for cls in classes:
+        article = cls.HELP_ARTICLE
+        if cls is KioskScreen or issubclass(cls, KioskModal) and not article:
+            continue
+        assert article in ARTICLES, cls
+        assert HelpScreen(article).article == article, cls
+        assert (article == "welcome") == (cls is WelcomeScreen or cls is HelpScreen), cls
+
+
+async def test_f1_on_the_start_page_profile_settings_and_desk(sqlite_backend) -> None:
+    from pilot import login_token, settle
+
+    from screens.backoffice.desk import DeskScreen
+    from screens.customer_numbers import UnlinkDialog
+    from screens.home import HomeScreen
+    from screens.profile import ProfileScreen
+    from screens.settings import SettingsScreen
+    from services.demo import load_demo
+
+    load_demo(sqlite_backend)
+    app = make_app(sqlite_backend, idle_timeout=3600)
+    async with app.run_test(size=SIZE) as pilot:
+        app.set_session(login_token(sqlite_backend, "amueller"))
+        for screen, article, heading in (
+                (HomeScreen("Anna"), "home", "# "), (ProfileScreen(), "profile", "# "),
+                (SettingsScreen(), "profile", "# "),
+                (DeskScreen("Desk", "agent"), "backoffice", "# ")):
+            await app.push_screen(screen)
+            await settle(pilot)
+            await pilot.press("f1")
+            await settle(pilot)
+            assert isinstance(app.screen, HelpScreen)
+            assert app.screen.article == article
+            source = app.screen.query_one("#help-article", Markdown).source
+            assert source == (HELP_DIR / "de" / f"{article}.md").read_text(encoding="utf-8")
+            assert source.startswith(heading)
+            await pilot.press("escape")
+            await settle(pilot)
+        # a dialog shows the article of the screen it was opened on
+        from screens.customer_numbers import CustomerNumbersScreen
+
+        await app.push_screen(CustomerNumbersScreen())
+        await settle(pilot)
+        await app.push_screen(UnlinkDialog("200001"))
+        await settle(pilot)
+        await pilot.press("f1")
+        await settle(pilot)
+        assert isinstance(app.screen, HelpScreen) and app.screen.article == "customer-numbers"

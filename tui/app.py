@@ -210,7 +210,9 @@ class KioskApp(SessionMixin, App[None], inherit_bindings=False):
             return
         if self._warning is not None:
             return
-        article = getattr(self.screen, "HELP_ARTICLE", "welcome")
+        # the topmost screen with an article of its own (a dialog shows its screen's)
+        article = next((a for s in reversed(self.screen_stack)
+                        if (a := getattr(s, "HELP_ARTICLE", ""))), "welcome")
         self.push_screen(HelpScreen(article))
 
     def action_toggle_contrast(self) -> None:

@@ -146,6 +146,10 @@ def _cmd_outbox(args: argparse.Namespace) -> int:
         for mail in mails:
             why = f"  ({mail['error']})" if mail["state"] == "failed" else ""
             print(f"{mail['created_at']}  {mail['state']:7}  {mail['to']}  {mail['subject']}{why}")
+            # the template's parameters (the code a customer would receive, the link)
+            params = ", ".join(f"{k}={v}" for k, v in sorted((mail["params"] or {}).items()))
+            if params:
+                print(f"    {mail['template']}: {params}")
     return 0
 
 

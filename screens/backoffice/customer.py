@@ -8,13 +8,13 @@ import datetime as dt
 from typing import Any, ClassVar
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
-from screens.backoffice.common import DeskMixin, queue_label
+from screens.backoffice.common import STATES, DeskMixin, human, queue_label
 from screens.backoffice.dialogs import CodeDialog, ConfirmDialog, InputDialog, NoteDialog
 from screens.backoffice.privacy import PRIVACY_BINDINGS, PRIVACY_STATUS, PrivacyDeskActions
 from screens.customer_numbers import cell
@@ -22,6 +22,9 @@ from screens.register import CUSTOMER_TYPE_LABELS
 from screens.widgets import KioskScreen, date_text, plain
 from services import backoffice, backoffice_actions, contracts
 from services.errors import N_, DomainError, NotFound
+
+SUPERVISOR_KEYS = ("r", "z")  # reassign, reverse a merge
+MSG_SUPERVISORS_ONLY = N_("For supervisors only.")
 
 ACCOUNT_COLUMNS = (("username", N_("User name"), 16), ("email", N_("E-mail address"), 26),
                    ("name", N_("Name"), 20), ("status", N_("Status"), 10),
@@ -80,7 +83,7 @@ def setup_table(screen: Any, table_id: str, columns: tuple[tuple[str, str, int],
     table = screen.query_one(f"#{table_id}", DataTable)
     table.clear(columns=True)
     for key, msgid, width in columns:
-        table.add_column(screen._(msgid), key=key, width=width)
+        table.add_column(label := screen._(msgid), key=key, width=max(width, len(label)))
     return table
 
 
@@ -158,16 +161,19 @@ class CustomerScreen(AccountActions, KioskScreen):
         Binding("escape", "back", N_("Back"), id="back"),
         Binding("n", "new_code", N_("New code"), id="desk-new-code"),
         Binding("u", "unfreeze", N_("Unfreeze"), id="desk-unfreeze"),
-        Binding("a", "unlink_contract", N_("Unlink"), id="desk-unlink-contract"),
+        Binding("a", "unlink_contract", N_("Unlink contract"), id="desk-unlink-contract"),
         *ACCOUNT_BINDINGS,
         Binding("r", "reassign", N_("Reassign"), id="desk-reassign"),
         Binding("z", "reverse_merge", N_("Reverse"), id="desk-reverse"),
         *PRIVACY_BINDINGS,
+        Binding("i", "show_iban", N_("Show IBAN"), id="desk-show-iban", show=False),
     ]
 
-    def __init__(self, customer_id: int) -> None:
+    def __init__(self, customer_id: int, contract: str | None = None) -> None:
         super().__init__()
         self.customer_id = customer_id
+        self.contract = contract  # the contract the agent came for (an objection), or chosen
+        self.iban: str | None = None  # the full IBAN after a deliberate, audited "i"
         self.view: backoffice.CustomerView | None = None
         self.role = "agent"
         self.accounts = []
@@ -197,8 +203,19 @@ class CustomerScreen(AccountActions, KioskScreen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("reassign", "reverse_merge") and self.role != "supervisor":
-            return None  # shown disabled: supervisors only
+            return False  # not offered to agents; the key says why (on_key)
         return True
+
+    def on_key(self, event: events.Key) -> None:
+        if event.key in SUPERVISOR_KEYS and self.role != "supervisor":
+            event.stop()
+            self.app.notify(self._(MSG_SUPERVISORS_ONLY), severity="warning", markup=False)
+
+    @on(DataTable.RowHighlighted, "#cv-contracts")
+    def _contract_chosen(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table.has_focus and self.view is not None \
+                and 0 <= event.cursor_row < len(self.view.contracts):
+            self.contract = self.view.contracts[event.cursor_row].number
 
     def palette_commands(self) -> list[tuple[str, Any, str]]:
         commands = [
@@ -208,6 +225,7 @@ class CustomerScreen(AccountActions, KioskScreen):
              N_("After too many wrong codes")),
             (N_("End the contract link"), self.action_unlink_contract,
              N_("The selected contract is no longer linked to its user account")),
+            (N_("Show IBAN"), self.action_show_iban, N_("The full IBAN; this is recorded")),
             *self.account_palette(),
         ]
         if self.role == "supervisor":
@@ -260,6 +278,12 @@ class CustomerScreen(AccountActions, KioskScreen):
             return date_text(self, dt.date.fromisoformat(value))
         if msgid == "Customer type" and value in CUSTOMER_TYPE_LABELS:
             return Text(self._(CUSTOMER_TYPE_LABELS[value]))
+        if msgid == "IBAN":  # masked as on the customer's side; "i" shows it (audited)
+            if self.iban:
+                return plain(self.iban)
+            shown = plain(value)
+            shown.append(" (" + self._(N_("i: show")) + ")", style="dim")
+            return shown
         return plain(value.replace("\n", " "))
 
     def _fill(self, view: backoffice.CustomerView) -> None:
@@ -268,18 +292,19 @@ class CustomerScreen(AccountActions, KioskScreen):
             "cv-accounts": [account_cells(self, a) for a in view.accounts],
             "cv-contracts": [[cell(c.number, 14), cell(c.product, 24), d(c.valid_from),
                               d(c.valid_to) if c.valid_to else cell(self._(N_("open-ended")), 12),
-                              cell(c.status, 10), cell(c.linked_to, 16)] for c in view.contracts],
+                              cell(human(self, c.status, STATES), 10), cell(c.linked_to, 16)] for c in view.contracts],
             "cv-licences": [[cell(lic.product, 30), d(lic.valid_until), cell(lic.redeemed_by, 16),
                              d(lic.redeemed_at)] for lic in view.licences],
-            "cv-memberships": [[cell(m.email, 30), cell(m.role, 12), cell(m.state, 16),
+            "cv-memberships": [[cell(m.email, 30), cell(human(self, m.role, STATES), 12),
+                                cell(human(self, m.state, STATES), 16),
                                 d(m.created_at)] for m in view.memberships],
             "cv-merges": [[cell(m.id, 6), cell(m.kept, 12), cell(m.merged, 12),
-                           cell(m.status, 10), d(m.created_at),
+                           cell(human(self, m.status, STATES), 10), d(m.created_at),
                            cell(self._(YES if m.reversible else NO), 10)] for m in view.merges],
-            "cv-requests": [[cell(r.id, 6), cell(queue_label(self, r.kind), 30), cell(r.status, 10),
+            "cv-requests": [[cell(r.id, 6), cell(queue_label(self, r.kind), 30), cell(human(self, r.status, STATES), 10),
                              cell(self._(r.subject) if r.subject else "", 30), d(r.created_at)]
                             for r in view.requests],
-            "cv-consents": [[cell(c.kind, 14), cell(self._(YES if c.granted else NO), 8),
+            "cv-consents": [[cell(human(self, c.kind, STATES), 14), cell(self._(YES if c.granted else NO), 8),
                              cell(c.text_version, 10), d(c.created_at)] for c in view.consents],
             "cv-codes": [[d(c.created_at), d(c.valid_until),
                           cell(self._(CODE_STATE[c.state]), 12)] for c in view.codes],
@@ -292,6 +317,14 @@ class CustomerScreen(AccountActions, KioskScreen):
                 table.add_row(*row)
 
     # -- actions --------------------------------------------------------------------------
+    def action_show_iban(self) -> None:
+        def shown(iban: str) -> None:
+            self.iban = iban or None
+            if self.view is not None:
+                self._show(self.view)
+
+        self.desk_load("desk-iban", backoffice.reveal_iban, self.customer_id, then=shown)
+
     def _confirm(self, question: str, then: Any, params: dict[str, object] | None = None
                  ) -> None:
         if self.view is None:
@@ -330,10 +363,12 @@ class CustomerScreen(AccountActions, KioskScreen):
             return
         linked = [c for c in self.view.contracts if c.linked_to]
         table = self.query_one("#cv-contracts", DataTable)
-        rows = self.view.contracts
-        chosen = rows[table.cursor_row] if 0 <= table.cursor_row < len(rows) else None
-        if chosen is None or not chosen.linked_to:
-            chosen = linked[0] if len(linked) == 1 else None
+        # the contract the agent chose (or came for); the table's first row is no choice
+        if table.has_focus and 0 <= table.cursor_row < len(self.view.contracts):
+            self.contract = self.view.contracts[table.cursor_row].number
+        chosen = next((c for c in linked if c.number == self.contract), None)
+        if chosen is None and len(linked) == 1 and self.contract is None:
+            chosen = linked[0]
         if chosen is None:
             self.query_one("#cv-tabs", TabbedContent).active = "cv-contracts-tab"
             table.focus()

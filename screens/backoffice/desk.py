@@ -26,7 +26,7 @@ from textual.widgets import (
     TabPane,
 )
 
-from screens.backoffice.common import DeskMixin, queue_label
+from screens.backoffice.common import DeskMixin, detail_line, queue_label
 from screens.backoffice.dialogs import InputDialog, NoteDialog
 from screens.backoffice.objection import OPEN_CUSTOMER, ObjectionDialog, ObjectionDoneDialog
 from screens.customer_numbers import cell
@@ -145,7 +145,7 @@ class DeskScreen(DeskMixin, KioskScreen):
             table = self.query_one(table_id, DataTable)
             table.clear(columns=True)
             for key, msgid, width in columns:
-                table.add_column(self._(msgid), key=key, width=width)
+                table.add_column(label := self._(msgid), key=key, width=max(width, len(label)))
         queues = self.query_one("#desk-queues", DataTable)
         queues.clear(columns=True)
         queues.add_column(self._(N_("Queue")), key="queue", width=34)
@@ -252,7 +252,7 @@ class DeskScreen(DeskMixin, KioskScreen):
 
         def chosen(choice: str | None) -> None:
             if choice == OPEN_CUSTOMER:
-                self.open_customer(result.customer_id)
+                self.open_customer(result.customer_id, result.contract_number)
 
         self.app.push_screen(ObjectionDoneDialog(result), chosen)
 
@@ -404,7 +404,7 @@ class DeskScreen(DeskMixin, KioskScreen):
         if item.assigned_to:
             text.append_text(plain(self._(N_("Taken by {agent}"), agent=item.assigned_to) + "\n"))
         for key, value in item.details:
-            text.append_text(plain(f"{key}: {value}\n"))
+            text.append_text(plain(detail_line(self, key, value) + "\n"))
         for note in item.comments:
             text.append_text(plain(f"» {note.author or ''}: {note.body}\n"))
         text.append(self._(N_("Enter: open the customer · ctrl+t take · ctrl+n comment · "
