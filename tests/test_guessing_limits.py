@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
+from pilot import agent_login
 from sqlalchemy import select
 
 from db.models import Account, AuditEvent, Customer, SupportRequest, Throttle
@@ -106,8 +107,8 @@ def test_contract_alarm_level_opens_one_desk_request(demo) -> None:
 
 def _agent(backend) -> str:
     agents.create_agent(backend, "pruefer", "supervisor", "Schreibtisch-Lampe-Abend-99")
-    return accounts.login_agent(backend, "pruefer", "Schreibtisch-Lampe-Abend-99",
-                                Caller(terminal_id="desk")).token
+    return agent_login(backend, "pruefer", "Schreibtisch-Lampe-Abend-99",
+                       Caller(terminal_id="desk")).token  # both steps (#15)
 
 
 def test_desk_lifts_every_counter_of_a_number(demo) -> None:

@@ -4,11 +4,10 @@ message ("Diese Eingabe enthält unzulässige Zeichen."), never "Something went 
 from __future__ import annotations
 
 import pytest
-from pilot import app_for, login_token, settle, text
+from pilot import agent_login, app_for, login_token, settle, text
 from textual import events
 
 from screens.backoffice.desk import DeskScreen
-from services import accounts
 from services.agents import create_agent
 from services.caller import Caller
 from services.demo import load_demo
@@ -95,8 +94,8 @@ async def test_agent_login_and_desk_search_show_the_message(sqlite_backend):
         assert CONTROL_DE in text(app, "#agent-identifier-error")
         assert GENERIC_DE not in _screen_text(app)
 
-        result = accounts.login_agent(sqlite_backend, "desk_agent",
-                                      "Schreibtisch-Lampe-Gruen-2026", Caller())
+        result = agent_login(sqlite_backend, "desk_agent",
+                             "Schreibtisch-Lampe-Gruen-2026", Caller())  # both steps (#15)
         app.set_session(result.token)
         await app.push_screen(DeskScreen(result.display_name, result.kind))
         await settle(pilot)

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pilot import app_for, login_token, settle
+from pilot import agent_login, app_for, login_token, settle
 from sqlalchemy import select, update
 
 from db.models import Account, Contract, Customer, Membership, Product
 from screens.backoffice.desk import DeskScreen
-from services import accounts, contracts
+from services import contracts
 from services.agents import create_agent
 from services.caller import Caller
 from services.demo import load_demo
@@ -155,7 +155,7 @@ async def test_merge_comparison_shows_record_text_literally(sqlite_backend):
 async def test_desk_shows_record_text_literally(sqlite_backend):
     ids = hostile(sqlite_backend)
     create_agent(sqlite_backend, "desk_agent", "supervisor", PW_DESK)
-    result = accounts.login_agent(sqlite_backend, "desk_agent", PW_DESK, Caller())
+    result = agent_login(sqlite_backend, "desk_agent", PW_DESK, Caller())  # both steps (#15)
     app = app_for(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
         app.set_session(result.token)
