@@ -13,10 +13,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from pilot import app_for, login_token, settle
+from pilot import agent_login, app_for, login_token, settle
 from textual.pilot import Pilot
 
-from services import accounts
 from services.agents import create_agent
 from services.caller import Caller
 from services.demo import load_demo
@@ -91,8 +90,8 @@ def _opened(name: str) -> Callable[[Pilot], Any]:
         if who == "desk":
             with contextlib.suppress(Conflict):  # made already for an earlier screen
                 create_agent(app.backend, "desk_agent", "agent", AGENT_PASSWORD)
-            app.set_session(accounts.login_agent(app.backend, "desk_agent", AGENT_PASSWORD,
-                                                 Caller()).token)
+            app.set_session(agent_login(app.backend, "desk_agent", AGENT_PASSWORD,
+                                        Caller()).token)  # both steps (#15)
         elif who is not None:
             app.set_session(login_token(app.backend, who))
         screen = factory(app)
