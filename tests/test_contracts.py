@@ -243,6 +243,8 @@ def test_race_one_contract_one_account(demo) -> None:
             outcomes.append("linked")
         except contracts.ContractTaken:
             outcomes.append("taken")
+        except contracts.ContractBlocked:  # attempts still being checked count (issue 20)
+            outcomes.append("blocked")
 
     # four accounts at four terminals: at one terminal, attempts being checked count against
     # the record's per-terminal limit of 3 (issue 20 item 1), so a fourth would be refused
@@ -252,7 +254,8 @@ def test_race_one_contract_one_account(demo) -> None:
         thread.start()
     for thread in threads:
         thread.join()
-    assert sorted(outcomes) == ["linked", "taken", "taken", "taken"]
+    assert len(outcomes) == 4 and outcomes.count("linked") == 1
+    assert set(outcomes) - {"linked"} <= {"taken", "blocked"}
     with demo.transaction() as db:
         assert db.scalar(select(func.count()).select_from(ContractLink)) == 1
 
