@@ -944,11 +944,8 @@ def _login(backend: Backend, identifier: str, password: str, caller: Caller,
                            kind=account.kind, language=account.language)
 
 
-def login_limits(terminal: str, key: str, scope: str = "account") -> list[throttle.Limit]:
-    """The two counters of a login: the terminal's failures and the account's (reset on
-    success). ``scope`` "customer" for the customer-number login."""
-    return [throttle.Limit("login", "terminal", terminal, throttle.LOGIN_TERMINAL),
-            throttle.Limit("login", scope, key, throttle.LOGIN_ACCOUNT, on_success="reset")]
+#: The two counters of a login (kept here for the callers that import it from accounts).
+login_limits = throttle.login_limits
 
 
 def _pending_login(token: str, step: str, caller: Caller) -> LoginResult:

@@ -442,9 +442,7 @@ def complete_login(backend: Backend, token: str | None, code: str, caller: Calle
         # throttle's reservation, as for the password): parallel codes for one pending login
         # get no more checks than the limit. The rows stay locked for this short transaction
         # (a TOTP or recovery-code check, no argon2).
-        limits = [throttle.Limit("login", "terminal", terminal, throttle.LOGIN_TERMINAL),
-                  throttle.Limit("login", "account", key, throttle.LOGIN_ACCOUNT,
-                                 on_success="reset")]
+        limits = throttle.login_limits(terminal, key)
         reservation = throttle.reserve(db, limits, now)
         if reservation.refused_by("terminal"):
             db.commit()

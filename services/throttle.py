@@ -383,6 +383,14 @@ def _same_instant(stored: dt.datetime | None, at: dt.datetime) -> bool:
     return stored == at
 
 
+def login_limits(terminal: str, key: str, scope: str = "account") -> list[Limit]:
+    """The two counters of a login step (password or second-factor code): the terminal's
+    failures and the account's (reset on success). ``scope`` "customer" for the
+    customer-number login."""
+    return [Limit("login", "terminal", terminal, LOGIN_TERMINAL),
+            Limit("login", scope, key, LOGIN_ACCOUNT, on_success="reset")]
+
+
 def record_key(record: str, who: str) -> str:
     """The key of a per-record counter for one account or terminal."""
     return f"{record[:64]}|{who}"[:128]
@@ -515,6 +523,6 @@ def purge_stale(session: Session, now: dt.datetime, older_than: dt.timedelta = S
 __all__ = ["LOGIN_ACCOUNT", "LOGIN_TERMINAL", "MSG_TERMINAL_WAIT", "MSG_WAIT", "STALE_AFTER",
            "KIND_ALARM", "MSG_ALARM", "MSG_RECORD_WAIT", "SOURCE_ADDRESS", "Limit", "Policy",
            "RecordPolicies", "Reservation", "Status",
-           "check", "check_many", "fail", "purge_stale", "raise_alarm", "record_locked", "refusal", "record_key",
+           "check", "check_many", "fail", "login_limits", "purge_stale", "raise_alarm", "record_locked", "refusal", "record_key",
            "record_limits", "release", "reserve", "reset", "succeeded", "unfreeze",
            "unfreeze_record"]
