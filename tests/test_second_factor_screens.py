@@ -187,7 +187,7 @@ async def test_the_idle_wipe_ends_the_code_step(sqlite_backend):
     from tui.app import KioskApp
 
     app = KioskApp(backend=sqlite_backend, kiosk_mode=True, cursor_blink=False,
-                   idle_timeout=4.0, idle_warning=1.0, idle_tick=0.05)
+                   idle_timeout=600, idle_warning=1.0, idle_tick=0.05)
     async with app.run_test(size=SIZE) as pilot:
         pending = accounts.login(sqlite_backend, "kkoehler", DEMO_PASSWORDS["kkoehler"],
                                  Caller())
@@ -197,6 +197,7 @@ async def test_the_idle_wipe_ends_the_code_step(sqlite_backend):
         field = code_screen.query_one("#totp-code")
         field.value = "12"
         assert code_screen in app.screen_stack  # typed before the wipe
+        app.idle_timeout = 3.0  # short only now: a loaded machine may stall while logging in
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 30
         while code_screen in app.screen_stack or not isinstance(app.screen, WelcomeScreen):

@@ -139,7 +139,10 @@ async def test_idle_warning_any_key_cancels(sqlite_backend) -> None:
 
 
 async def test_idle_wipe_returns_to_welcome_and_clears_inputs(sqlite_backend) -> None:
-    app = make_app(sqlite_backend, kiosk_mode=True, idle_timeout=1.5, idle_warning=0.5,
+    # A long timeout while the form is filled (a loaded CI machine may stall for a second
+    # between two keys, and a key that wakes the kiosk from the warning types nothing);
+    # the short one once the field holds its text.
+    app = make_app(sqlite_backend, kiosk_mode=True, idle_timeout=600, idle_warning=0.5,
                    idle_tick=0.05)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f2")  # English; the wipe restores the start language
@@ -151,6 +154,7 @@ async def test_idle_wipe_returns_to_welcome_and_clears_inputs(sqlite_backend) ->
         field.focus()
         await pilot.press(*"geheim")
         assert field.value == "geheim"
+        app.idle_timeout = 1.5
         old_welcome = app.screen_stack[1]
         await wait_for(pilot, lambda: not app._wiping and form not in app.screen_stack
                        and isinstance(app.screen, WelcomeScreen) and app.screen is not old_welcome)
