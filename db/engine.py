@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine, Select, create_engine, event
+from sqlalchemy import Engine, Select, create_engine, event, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
@@ -59,3 +60,23 @@ def for_update(query: Select, session: Session) -> Select:  # type: ignore[type-
     if session.get_bind().dialect.name == "postgresql":
         return query.with_for_update()
     return query
+
+
+def lock_rows(session: Session, model: Any, *where: Any, query: Select | None = None
+              ) -> Select:  # type: ignore[type-arg]
+    """Lock the rows of ``model`` that match ``where`` until the transaction ends, and return
+    the query that reads them (``query``, or their ids in id order), with
+    ``populate_existing`` so that what it loads is what is locked.
+
+    PostgreSQL: the returned query carries ``FOR UPDATE OF`` the model's table, so the lock
+    and the read are one statement. SQLite has no row locks: a no-op write
+    (``UPDATE … SET id = id``) takes the database's write lock first, so two transactions
+    that lock the same rows run one after the other. The one place for both databases."""
+    if query is None:
+        query = select(model.id).where(*where).order_by(model.id)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(of=model)
+    else:
+        session.execute(update(model).where(*where).values(id=model.id)
+                        .execution_options(synchronize_session=False))
+    return query.execution_options(populate_existing=True)

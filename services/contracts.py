@@ -42,10 +42,11 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError, ValidationInfo, field_validator
-from sqlalchemy import or_, select, text
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DbSession
 
+from db.engine import lock_rows
 from db.models import Account, Consent, Contract, ContractLink, Customer, SupportRequest
 from services import audit, mail, sessions, throttle
 from services.accounts import (
@@ -377,12 +378,7 @@ def _lock_contract(db: DbSession, backend: Backend, number: str) -> Contract | N
     SQLite a no-op write takes the database write lock, so two links run one after the other)."""
     where = or_(Contract.number == number, Contract.abo_number == number)
     query = select(Contract).where(where).order_by(Contract.number != number, Contract.id)
-    if backend.is_sqlite:
-        db.execute(text("UPDATE contract SET id = id WHERE number = :n OR abo_number = :n"),
-                   {"n": number})
-    else:
-        query = query.with_for_update()
-    return db.scalars(query.execution_options(populate_existing=True)).first()
+    return db.scalars(lock_rows(db, Contract, where, query=query)).first()
 
 
 def _mismatch(contract: Contract | None, customer: Customer | None, form: LinkForm) -> str:

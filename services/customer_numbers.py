@@ -28,10 +28,11 @@ import datetime as dt
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
-from sqlalchemy import and_, delete, or_, select, text
+from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DbSession
 
+from db.engine import lock_rows
 from db.models import Account, ActivationCode, Customer, CustomerLink, SupportRequest
 from services import audit, mail, sessions, throttle
 from services.caller import Caller
@@ -154,11 +155,7 @@ def _lock_customer(db: DbSession, backend: Backend, number: str
     query = (select(Customer, ActivationCode)
              .outerjoin(ActivationCode, ActivationCode.customer_id == Customer.id)
              .where(Customer.number == number))
-    if backend.is_sqlite:
-        db.execute(text("UPDATE customer SET id = id WHERE number = :n"), {"n": number})
-    else:
-        query = query.with_for_update(of=Customer)
-    rows = db.execute(query.execution_options(populate_existing=True)).all()
+    rows = db.execute(lock_rows(db, Customer, Customer.number == number, query=query)).all()
     if not rows:
         return None, []
     return rows[0][0], [code for _customer, code in rows if code is not None]

@@ -33,9 +33,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session as DbSession
 
+from db.engine import lock_rows
 from db.models import (
     Account,
     ActivationCode,
@@ -421,12 +422,7 @@ def _load(db: DbSession, number: str) -> Customer | None:
 def _lock_pair(db: DbSession, backend: Backend, numbers: tuple[str, str]) -> None:
     """Lock both customer rows (lower id first): FOR UPDATE on PostgreSQL; on SQLite a no-op
     write takes the database write lock, so two orders of one pair run one after the other."""
-    if backend.is_sqlite:
-        db.execute(text("UPDATE customer SET id = id WHERE number IN (:a, :b)"),
-                   {"a": numbers[0], "b": numbers[1]})
-    else:
-        db.scalars(select(Customer.id).where(Customer.number.in_(numbers))
-                   .order_by(Customer.id).with_for_update()).all()
+    db.scalars(lock_rows(db, Customer, Customer.number.in_(numbers))).all()
 
 
 def _difference_details(rows: list[DiffRow]) -> dict[str, Any]:

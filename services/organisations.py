@@ -32,10 +32,11 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError, field_validator
-from sqlalchemy import and_, delete, func, or_, select, text, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DbSession
 
+from db.engine import lock_rows
 from db.models import Account, Consent, Customer, EmailToken, Membership, Session
 from services import audit, mail, sessions, throttle
 
@@ -342,10 +343,7 @@ def _terminal(caller: Caller) -> str:
 def _lock_company(db: DbSession, backend: Backend, customer_id: int) -> None:
     """Serialise changes to one company's members: FOR UPDATE on PostgreSQL, the write lock
     (a no-op update) on SQLite."""
-    if backend.is_sqlite:
-        db.execute(text("UPDATE customer SET id = id WHERE id = :i"), {"i": customer_id})
-    else:
-        db.execute(select(Customer.id).where(Customer.id == customer_id).with_for_update())
+    db.execute(lock_rows(db, Customer, Customer.id == customer_id))
 
 
 def _issue(db: DbSession, backend: Backend, account: Account, purpose: str) -> tuple[str, str]:
