@@ -56,8 +56,10 @@ class HomeScreen(KioskScreen):
     HELP_ARTICLE = "home"
     CSS_PATH = "forms.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("down", "app.focus_next", show=False),
-        Binding("up", "app.focus_previous", show=False),
+        # priority: the scroll container around the buttons has down/up bindings of its own
+        # (scrolling), which would win over the screen's when the page is taller than the view
+        Binding("down", "app.focus_next", show=False, priority=True),
+        Binding("up", "app.focus_previous", show=False, priority=True),
         Binding("f10", "logout", N_("Log out"), id="logout"),
     ]
 

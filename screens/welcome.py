@@ -25,8 +25,9 @@ class WelcomeScreen(KioskScreen):
     HELP_ARTICLE = "welcome"
     CSS_PATH = "welcome.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("down", "app.focus_next", show=False),
-        Binding("up", "app.focus_previous", show=False),
+        # priority: the scroll container's own down/up (scrolling) would win at 80x24
+        Binding("down", "app.focus_next", show=False, priority=True),
+        Binding("up", "app.focus_previous", show=False, priority=True),
         # Service desk (#9): not offered, and refused, in kiosk mode (see check_action).
         Binding("ctrl+b", "agent_login", N_("Service-Desk"), id="agent-login"),
     ]

@@ -321,9 +321,12 @@ async def test_start_page_sections_in_the_command_palette(sqlite_backend) -> Non
         assert isinstance(app.screen, MergeScreen)
 
 
-async def test_start_page_moves_with_the_arrow_keys(sqlite_backend) -> None:
+@pytest.mark.parametrize("size", [SIZE, (100, 30), (80, 24)], ids=str)
+async def test_start_page_moves_with_the_arrow_keys(sqlite_backend, size) -> None:
+    # At 100x30 and 80x24 the buttons scroll: the arrow keys must still move the focus (the
+    # scroll container's own down/up bindings used to win and only scrolled the page).
     app = app_for(sqlite_backend)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=size) as pilot:
         await app.push_screen(HomeScreen("Erika"))
         await settle(pilot)
         assert app.focused.id == "nav-profile"
@@ -331,6 +334,18 @@ async def test_start_page_moves_with_the_arrow_keys(sqlite_backend) -> None:
         assert app.focused.id == "nav-contracts"
         await pilot.press("up")
         assert app.focused.id == "nav-customer-numbers"
+
+
+@pytest.mark.parametrize("size", [(100, 30), (80, 24)], ids=str)
+async def test_welcome_moves_with_the_arrow_keys(sqlite_backend, size) -> None:
+    app = app_for(sqlite_backend)
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        first = app.focused.id
+        await pilot.press("down", "down")
+        assert app.focused.id not in {first, None}
+        await pilot.press("up", "up")
+        assert app.focused.id == first
 
 
 async def test_f10_logs_out_from_every_flow_screen(sqlite_backend) -> None:
