@@ -50,6 +50,9 @@ OUTCOMES = frozenset({
     "ok", "failed", "throttled", "locked", "unverified", "duplicate", "conflict", "frozen",
     "unknown", "taken", "expired", "already_yours", "invalid", "withdrawn", "done",
     "proof_failed", "reversed", "attempt",
+    # the password step of an account with a second factor: right password, code asked next
+    # (needs_code) or enrolment first (needs_enrol, agents); a login during a deletion's wait
+    "needs_code", "needs_enrol", "deletion_pending",
 })
 
 
@@ -65,7 +68,9 @@ class Source:
 
 #: name -> (help, label names). Exposed as ``kiosk_<name>_total``.
 COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "logins": ("Logins by method (account, customer_number) and outcome.", ("method", "outcome")),
+    "logins": ("Logins by method (account: the password step; second_factor: the code step "
+               "after it, decoys after a wrong password included; customer_number) and outcome.",
+               ("method", "outcome")),
     "registrations": ("Registrations by kind (account, organisation) and outcome.",
                       ("kind", "outcome")),
     "confirmations": ("E-mail confirmations by outcome.", ("outcome",)),
@@ -82,6 +87,7 @@ COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
 SOURCES = (
     Source("logins", "login", (("method", "account"),)),
     Source("logins", "customer_login", (("method", "customer_number"),)),
+    Source("logins", "login_second_factor", (("method", "second_factor"),)),
     Source("registrations", "registration", (("kind", "account"),)),
     Source("registrations", "org_registration", (("kind", "organisation"),)),
     Source("confirmations", "email_verification"),
@@ -102,6 +108,7 @@ SOURCES = (
 #: Events whose outcome ``throttled`` is a throttle hit, and the kind it is shown as.
 THROTTLE_KINDS = {
     "login": "login", "customer_login": "customer_login", "reauth": "reauth",
+    "login_second_factor": "second_factor",
     "password_reset_request": "password_reset", "licence_redeem": "licence_key",
     "customer_link": "activation_code", "contract_link": "contract", "merge_proof": "merge",
     "org_register_check": "organisation", "org_code": "organisation", "registration":

@@ -173,6 +173,37 @@ def test_counters_never_go_down_when_retention_purges(deletable_audit) -> None:
         before[("kiosk_logins_total", (("method", "account"), ("outcome", "ok")))] + 1
 
 
+def test_second_factor_logins_are_counted_by_step(backend, clock) -> None:
+    """A login with a second factor: the password step says ``needs_code`` (not ``other``),
+    the code step counts under method ``second_factor``, failed and ok."""
+    from services import second_factor
+
+    load_demo(backend)
+    secret = second_factor.new_secret()
+    token = accounts.login(backend, "eneu", ERIKA_PASSWORD, CALLER).token
+    second_factor.begin_enrolment(backend, token, secret=secret)
+    second_factor.confirm_enrolment(backend, token, second_factor.code_at(secret, backend.now()),
+                                    CALLER)
+    before = scrape(backend)
+    clock.advance(minutes=2)
+    pending = accounts.login(backend, "eneu", ERIKA_PASSWORD, CALLER)
+    wrong = "000000" if second_factor.code_at(secret, backend.now()) != "000000" else "111111"
+    with pytest.raises(DomainError):
+        second_factor.complete_login(backend, pending.token, wrong, CALLER)
+    second_factor.complete_login(backend, pending.token,
+                                 second_factor.code_at(secret, backend.now()), CALLER)
+    after = scrape(backend)
+
+    def moved(**labels: str) -> float:
+        return value(after, "kiosk_logins_total", **labels) - value(
+            before, "kiosk_logins_total", **labels)
+
+    assert moved(method="account", outcome="needs_code") == 1
+    assert moved(method="account", outcome="other") == 0
+    assert moved(method="second_factor", outcome="failed") == 1
+    assert moved(method="second_factor", outcome="ok") == 1
+
+
 def test_no_label_carries_personal_data(backend) -> None:
     """Hostile outcomes and every record value of the journey: no label shows any of them."""
     load_demo(backend)
