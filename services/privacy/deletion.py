@@ -36,6 +36,7 @@ from services.caller import Caller
 from services.errors import N_, AuthFailed, Conflict, NotFound
 from services.i18n import format_date
 from services.privacy.document import MSG_NO_ACCOUNT
+from services.privacy.export import owner_with_password
 
 if TYPE_CHECKING:
     from services.backend import Backend
@@ -162,12 +163,7 @@ def request_deletion(backend: Backend, token: str | None, password: str, caller:
                      ) -> DeletionResult:
     """The owner deletes the account: password again, the last-super-admin rule, then the wait."""
     with backend.transaction() as db:
-        row, account = sessions.live(db, backend, token)
-        if not password:
-            raise accounts._validation("password", accounts.MSG_REQUIRED)
-        sessions.check_password_throttled(db, backend, account,
-                                          accounts.prepare_password(password),
-                                          row.terminal_id, field="password")
+        _row, account = owner_with_password(db, backend, token, password)
         account = customer_account(db, account.id, lock=True)
         refuse_last_super_admin(db, account.id)
         if open_deletion(db, account.id) is not None:

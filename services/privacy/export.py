@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel
 from sqlalchemy.orm import Session as DbSession
 
-from db.models import Account
+from db.models import Account, Session
 from services import accounts, audit, mail, sessions, throttle
 from services.caller import Caller
 from services.errors import N_, NotAllowed, StorageUnavailable, Throttled
@@ -91,16 +91,23 @@ def mail_export(db: DbSession, backend: Backend, account: Account, files: dict[s
     return account.email
 
 
+def owner_with_password(db: DbSession, backend: Backend, token: str | None, password: str
+                        ) -> tuple[Session, Account]:
+    """The session's owner, who typed the password again (wrong ones count in the login
+    throttle): the export and the deletion ask for it."""
+    row, account = sessions.live(db, backend, token)
+    if not password:
+        raise accounts._validation("password", accounts.MSG_REQUIRED)
+    sessions.check_password_throttled(db, backend, account, accounts.prepare_password(password),
+                                      row.terminal_id, field="password")
+    return row, account
+
+
 def export_my_data(backend: Backend, token: str | None, password: str, caller: Caller, *,
                    by_mail: bool = False) -> ExportResult:
     """The password again, then the JSON and PDF files (or one mail in kiosk mode)."""
     with backend.transaction() as db:
-        row, account = sessions.live(db, backend, token)
-        if not password:
-            raise accounts._validation("password", accounts.MSG_REQUIRED)
-        sessions.check_password_throttled(db, backend, account,
-                                          accounts.prepare_password(password),
-                                          row.terminal_id, field="password")
+        row, account = owner_with_password(db, backend, token, password)
         row.reauth_at = backend.now()
         count_export(db, backend, account.id)
         base, files = export_files(backend, db, account, caller.language)
