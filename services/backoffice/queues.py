@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 #: SupportRequest.kind values the desk works on (shared names, see DESIGN notes of #9).
 REQUEST_KINDS = ("link_conflict_taken", "link_conflict_type", "address_review",
                  "contract_link_blocked", "merge_blocked", throttle.KIND_ALARM,
-                 "privacy_deletion")  # #16: desk deletions awaiting a supervisor (privacy.py)
+                 "privacy_deletion")  # #16: desk deletions for a supervisor (privacy.desk)
 #: Not a row: pending memberships older than ``STALE_AFTER`` (read from the membership table).
 STALE_ORG = "org_request_stale"
 QUEUES = (*REQUEST_KINDS, STALE_ORG)
