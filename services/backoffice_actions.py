@@ -26,9 +26,3 @@ __all__ = ["ActionResult", "IssuedCode", "customer_name", "end_sessions",
            "resend_confirmation", "reverse_merge", "start_password_reset", "unfreeze_code",
            "unlock_account"]
 
-# This module stays the actions' public home (``inspect`` and the fuzz test's check that every
-# free-text entry point is covered read ``__module__``).
-for _function in (end_sessions, issue_activation_code, linked_account_choices, reassign_number,
-                  resend_confirmation, reverse_merge, start_password_reset, unfreeze_code,
-                  unlock_account):
-    _function.__module__ = __name__

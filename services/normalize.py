@@ -142,6 +142,7 @@ def text_input(fields: Mapping[str, str] | None = None) -> Callable[[F], F]:
                  for pair in _texts(name, value)), fields=fields)
             return fn(*args, **kwargs)
 
+        checked.checks_text_input = True  # type: ignore[attr-defined]  # found by the fuzz test
         return checked  # type: ignore[return-value]
 
     return decorate

@@ -70,8 +70,3 @@ __all__ = ["DASHBOARD_DAYS", "MIN_QUERY", "MSG_CLOSED", "QUEUES", "REQUEST_KINDS
            "customer_view", "dashboard", "find_number", "open_queue_counts", "queue_counts",
            "queue_items", "reveal_iban", "search", "take", "whoami"]
 
-# The functions' public home is this package, as before the split: ``inspect`` and the check
-# that every free-text entry point is fuzzed (tests/test_hardening_fuzz.py) read ``__module__``.
-for _function in (account_view, close, close_membership, comment, customer_view, dashboard,
-                  find_number, queue_counts, queue_items, reveal_iban, search, take, whoami):
-    _function.__module__ = __name__
