@@ -86,33 +86,27 @@ class LoginScreen(KioskScreen):
                                   password, self._logged_in)
             return
         if isinstance(error, accounts.EmailNotVerified):
-            from screens.register import VerifyScreen
-
             identifier = self.query_one("#login-identifier", Input).value
-            self.app.switch_screen(VerifyScreen(identifier, notice=(error.message, {})))
+            self.app.open_flow("verify", identifier, notice=(error.message, {}), switch=True)
             return
         show_domain_error(self, error, prefix="login")
         self.query_one("#login-password", Input).focus()
 
     def _logged_in(self, result: accounts.LoginResult | customer_login.CustomerLoginResult
                    ) -> None:
-        from screens.home import HomeScreen
-
         self.app.set_session(result.token)
-        if isinstance(result, customer_login.CustomerLoginResult):
-            from screens.merge import MergeScreen  # a contract partner: the merge wizard
-
-            self.app.switch_screen(MergeScreen(customer_login=True))
+        if isinstance(result, customer_login.CustomerLoginResult):  # a contract partner
+            self.app.open_flow("merge", customer_login=True, switch=True)  # the merge wizard
             return
         if result.second_factor:  # #15: the code from the app first
             from screens.totp import login_flow
 
             app, identifier = self.app, self.query_one("#login-identifier", Input).value
             login_flow(self, result.second_factor,
-                       lambda name, _kind: app.switch_screen(HomeScreen(name)),
+                       lambda name, _kind: app.open_flow("home", name, switch=True),
                        lambda: app.switch_screen(LoginScreen(identifier)))
             return
-        self.app.switch_screen(HomeScreen(result.display_name))
+        self.app.open_flow("home", result.display_name, switch=True)
 
     @on(TranslatedButton.Pressed, "#login-forgot")
     def action_forgot(self) -> None:
@@ -121,9 +115,7 @@ class LoginScreen(KioskScreen):
 
     @on(TranslatedButton.Pressed, "#login-register")
     def _register(self) -> None:
-        from screens.register import RegisterScreen
-
-        self.app.switch_screen(RegisterScreen())
+        self.app.open_flow("register", switch=True)
 
 
 
