@@ -32,6 +32,7 @@ from services.errors import N_, DomainError
 
 
 class LoginFormScreen(KioskScreen):
+    HELP_ARTICLE = "login"  # the subclasses name their own
     PREFIX: ClassVar[str] = "login"
     TITLE_MSGID: ClassVar[str] = N_("Log in")
     IDENTIFIER_LABEL: ClassVar[str] = ""
