@@ -18,9 +18,9 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Checkbox, Collapsible, DataTable, Footer, Input, Label, Select
 
-from screens.customer_numbers import cell
-from screens.home import with_recent_auth
-from screens.register import country_options
+from screens.dialogs import with_recent_auth
+from screens.labels import country_options
+from screens.tables import cell
 from screens.widgets import (
     Field,
     FormError,

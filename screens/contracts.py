@@ -21,8 +21,8 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Footer, Input
 
-from screens.customer_numbers import cell
-from screens.home import ReauthDialog, with_recent_auth
+from screens.dialogs import ReauthDialog, with_recent_auth
+from screens.tables import cell
 from screens.widgets import (
     Field,
     FormError,
@@ -189,9 +189,7 @@ class ContractsScreen(KioskScreen):
         if number is None:
             self._notice(MSG_SELECT)
             return
-        from screens.contract_customer import CustomerDataScreen
-
-        self.app.push_screen(CustomerDataScreen(number))
+        self.app.open_flow("contract-customer", number)
 
     @on(DataTable.RowSelected)
     def _row_selected(self, event: DataTable.RowSelected) -> None:

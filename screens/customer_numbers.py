@@ -11,25 +11,23 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Footer, Input
 
-from screens.home import with_recent_auth
-from screens.register import CUSTOMER_TYPE_LABELS
+from screens.dialogs import UnlinkDialog, with_recent_auth
+from screens.labels import CUSTOMER_TYPE_LABELS
+from screens.tables import cell
 from screens.widgets import (
     Field,
     FormError,
     KioskScreen,
-    PasswordDialog,
     TranslatedButton,
     TranslatedLabel,
     clear_errors,
     date_text,
-    plain,
     require,
     show_domain_error,
 )
@@ -47,14 +45,6 @@ COLUMNS = (  # (key, msgid, display width)
     ("address", N_("Address"), 26),
     ("since", N_("Linked since"), 14),
 )
-
-
-def cell(value: object, width: int) -> Text:
-    """Record text for one table cell: literal, one line, at most ``width`` cells wide."""
-    text = plain(str(value or "").replace("\n", " ").replace("\t", " "))
-    text.no_wrap = True
-    text.truncate(width, overflow="ellipsis")
-    return text
 
 
 class CustomerNumbersScreen(KioskScreen):
@@ -216,26 +206,6 @@ class CustomerNumbersScreen(KioskScreen):
 
         self.app.push_screen(UnlinkDialog(number), done)
 
-
-
-class UnlinkDialog(PasswordDialog):
-    """Unlink one number after the password; dismisses with the number or None."""
-
-    PREFIX = "unlink"
-    INTRO = N_("Remove the customer number {number} from your account? "
-               "Please enter your password.")
-    SUBMIT = N_("Unlink")
-    SUBMIT_VARIANT = "error"
-
-    def __init__(self, number: str) -> None:
-        super().__init__()
-        self.number = number
-        self.intro_params = {"number": number}
-
-    def call(self, password: str) -> None:
-        self.run_service(customer_numbers.unlink_customer_number, self.app.backend,
-                         self.app.session_token, self.number, password, self.app.caller,
-                         on_success=self.dismiss, on_error=self.failed)
 
 
 def customer_numbers_flow() -> CustomerNumbersScreen:

@@ -1,10 +1,11 @@
-"""The customer's start page after login and the password re-entry before sensitive actions
-(``#reauth-password``). "Meine Einstellungen" (``SettingsScreen``) lives in screens/settings.py."""
+"""The customer's start page after login: every section opens its flow by name
+(``NAV_FLOWS``, ``KioskApp.open_flow``). The password re-entry before sensitive actions
+(``#reauth-password``, ``with_recent_auth``) lives in screens/dialogs.py."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from textual import on
 from textual.app import ComposeResult
@@ -12,16 +13,9 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Footer
 
-from screens.settings import SettingsScreen
-from screens.widgets import (
-    KioskScreen,
-    PasswordDialog,
-    TranslatedButton,
-    TranslatedLabel,
-    show_domain_error,
-)
-from services import sessions
-from services.errors import N_, DomainError
+from screens.dialogs import ReauthDialog, with_recent_auth
+from screens.widgets import KioskScreen, TranslatedButton, TranslatedLabel
+from services.errors import N_
 
 #: Navigation button id -> flow name in ``KioskApp.FLOWS`` (later flows plug in there).
 NAV_FLOWS = {
@@ -92,9 +86,7 @@ class HomeScreen(KioskScreen):
 
     def open_entry(self, button_id: str) -> None:
         flow = NAV_FLOWS.get(button_id)
-        if flow == "settings":
-            self.app.push_screen(SettingsScreen())
-        elif flow:
+        if flow:
             self.app.open_flow(flow)
 
     def palette_commands(self) -> list[tuple[str, Callable[[], object], str]]:
@@ -106,41 +98,4 @@ class HomeScreen(KioskScreen):
         self.app.logout()
 
 
-class ReauthDialog(PasswordDialog):
-    """Re-enter the password before a sensitive action; dismisses with True when confirmed."""
-
-    PREFIX = "reauth"
-    INTRO = N_("Please enter your password again to continue.")
-    CANCELLED = False
-
-    def call(self, password: str) -> None:
-        self.run_service(sessions.reauthenticate, self.app.backend, self.app.session_token,
-                         password, on_success=lambda _info: self.dismiss(True),
-                         on_error=self.failed)
-
-
-def with_recent_auth(screen: KioskScreen, then: Callable[[], Any], *,
-                     check: Callable[..., Any] = sessions.require_recent_auth,
-                     dialog: Callable[[], PasswordDialog] = ReauthDialog,
-                     cancelled: Callable[[], Any] | None = None) -> None:
-    """Run ``then`` at once when the password was entered in the last 5 minutes; otherwise
-    ask for it first (``dialog``; ``cancelled`` runs when it is cancelled). Linking and
-    merging screens call this; the merge wizard passes its own ``check`` and ``dialog``, which
-    also serve sessions opened with a customer number."""
-
-    def proceed(confirmed: bool | None) -> None:
-        if confirmed:
-            then()
-        elif cancelled is not None:
-            cancelled()
-
-    def need(error: DomainError) -> None:
-        if isinstance(error, sessions.ReauthRequired):
-            screen.app.push_screen(dialog(), proceed)
-        elif isinstance(error, sessions.SessionExpired):
-            screen.app.session_expired(error)
-        else:
-            show_domain_error(screen, error)
-
-    screen.run_service(check, screen.app.backend, screen.app.session_token,
-                       on_success=lambda _info: then(), on_error=need)
+__all__ = ["NAV_ENTRIES", "NAV_FLOWS", "HomeScreen", "ReauthDialog", "with_recent_auth"]

@@ -1,15 +1,19 @@
-"""Login with username or e-mail, and the forgotten-password flow (code by e-mail)."""
+"""Login with username, e-mail or customer number (the form of ``screens.login_form``, as the
+service desk's), and the forgotten-password flow (code by e-mail)."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widget import Widget
 from textual.widgets import Footer, Input
 
+from screens.login_form import LoginFormScreen
 from screens.widgets import (
     Field,
     FormError,
@@ -24,107 +28,73 @@ from services import accounts, customer_login
 from services.errors import N_, DomainError
 
 
-class LoginScreen(KioskScreen):
+class LoginScreen(LoginFormScreen):
     HELP_ARTICLE = "login"
     CSS_PATH = "forms.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", N_("Back"), id="back"),
         Binding("f4", "forgot", N_("Forgot password"), id="forgot"),
     ]
+    PREFIX = "login"
+    TITLE_MSGID = N_("Log in")
+    IDENTIFIER_LABEL = N_("Username, e-mail address or customer number")
+    IDENTIFIER_MAX_LENGTH = 254
+    BUTTONS = (("forgot", N_("Forgot password?")), ("register", N_("Create an account")))
 
     def __init__(self, identifier: str = "", notice: str = "") -> None:
         super().__init__()
         self.identifier = identifier
         self.notice = notice
 
-    def compose(self) -> ComposeResult:
-        with VerticalScroll(classes="form-body"), Vertical(classes="form-box"):
-            yield TranslatedLabel(N_("Log in"), classes="form-title")
-            yield TranslatedLabel(self.notice, id="login-notice", classes="form-notice")
-            yield Field(N_("Username, e-mail address or customer number"),
-                        Input(self.identifier, id="login-identifier", max_length=254),
-                        required=True)
-            yield Field(N_("Password"), Input(id="login-password", password=True,
-                                              max_length=300), required=True)
-            yield FormError()
-            with Horizontal(classes="form-buttons"):
-                yield TranslatedButton(N_("Log in"), id="login-submit", variant="primary")
-                yield TranslatedButton(N_("Forgot password?"), id="login-forgot")
-                yield TranslatedButton(N_("Create an account"), id="login-register")
-        yield Footer()
+    def intro(self) -> Widget:
+        return TranslatedLabel(self.notice, id="login-notice", classes="form-notice")
+
+    def login(self) -> Callable[..., Any]:
+        # A customer number (digits) logs in with its customer password (guide 004).
+        return customer_login.login_any
 
     def on_mount(self) -> None:
         super().on_mount()
         target = "#login-password" if self.identifier else "#login-identifier"
         self.query_one(target, Input).focus()
 
-    @on(Input.Submitted, "#login-identifier")
-    def _next(self) -> None:
-        self.query_one("#login-password", Input).focus()
-
-    @on(Input.Submitted, "#login-password")
-    @on(TranslatedButton.Pressed, "#login-submit")
-    def action_submit(self) -> None:
-        clear_errors(self)
-        if not require(self, "login-identifier", "login-password"):
-            return
-        identifier = self.query_one("#login-identifier", Input).value
-        password = self.query_one("#login-password", Input).value
-        self.query_one(".form-box").loading = True
-        # A customer number (digits) logs in with its customer password (guide 004).
-        self.run_service(customer_login.login_any, self.app.backend, identifier, password,
-                         self.app.caller, on_success=self._logged_in, on_error=self._failed)
-
-    def _failed(self, error: DomainError) -> None:
-        self.query_one(".form-box").loading = False
-        password_input = self.query_one("#login-password", Input)
-        password, password_input.value = password_input.value, ""
+    def rejected(self, error: DomainError, password: str) -> bool:
         if isinstance(error, accounts.DeletionPending):  # #16: offer to cancel the deletion
             from screens.privacy import offer_cancel_deletion
 
-            offer_cancel_deletion(self, error, self.query_one("#login-identifier", Input).value,
-                                  password, self._logged_in)
-            return
+            offer_cancel_deletion(self, error, self.identifier_input.value, password,
+                                  self._logged_in)
+            return True
         if isinstance(error, accounts.EmailNotVerified):
-            from screens.register import VerifyScreen
-
-            identifier = self.query_one("#login-identifier", Input).value
-            self.app.switch_screen(VerifyScreen(identifier, notice=(error.message, {})))
-            return
-        show_domain_error(self, error, prefix="login")
-        self.query_one("#login-password", Input).focus()
+            identifier = self.identifier_input.value
+            self.app.open_flow("verify", identifier, notice=(error.message, {}), switch=True)
+            return True
+        return False
 
     def _logged_in(self, result: accounts.LoginResult | customer_login.CustomerLoginResult
                    ) -> None:
-        from screens.home import HomeScreen
-
         self.app.set_session(result.token)
-        if isinstance(result, customer_login.CustomerLoginResult):
-            from screens.merge import MergeScreen  # a contract partner: the merge wizard
-
-            self.app.switch_screen(MergeScreen(customer_login=True))
+        if isinstance(result, customer_login.CustomerLoginResult):  # a contract partner
+            self.app.open_flow("merge", customer_login=True, switch=True)  # the merge wizard
             return
         if result.second_factor:  # #15: the code from the app first
             from screens.totp import login_flow
 
-            app, identifier = self.app, self.query_one("#login-identifier", Input).value
+            app, identifier = self.app, self.identifier_input.value
             login_flow(self, result.second_factor,
-                       lambda name, _kind: app.switch_screen(HomeScreen(name)),
+                       lambda name, _kind: app.open_flow("home", name, switch=True),
                        lambda: app.switch_screen(LoginScreen(identifier)))
             return
-        self.app.switch_screen(HomeScreen(result.display_name))
+        self.app.open_flow("home", result.display_name, switch=True)
 
     @on(TranslatedButton.Pressed, "#login-forgot")
     def action_forgot(self) -> None:
-        identifier = self.query_one("#login-identifier", Input).value
+        identifier = self.identifier_input.value
         self.app.switch_screen(ForgotPasswordScreen(identifier))
 
     @on(TranslatedButton.Pressed, "#login-register")
     def _register(self) -> None:
-        from screens.register import RegisterScreen
-
-        self.app.switch_screen(RegisterScreen())
-
+        self.app.open_flow("register", switch=True)
 
 
 class ForgotPasswordScreen(KioskScreen):

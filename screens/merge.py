@@ -24,8 +24,8 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Footer, Input, Select
 
-from screens.customer_numbers import cell
-from screens.home import with_recent_auth
+from screens.dialogs import with_recent_auth
+from screens.tables import cell
 from screens.widgets import (
     MSG_EMPTY,
     Field,
@@ -417,6 +417,7 @@ class MergeScreen(KioskScreen):
             self.app.pop_screen()
 
 
-def merge_flow() -> MergeScreen:
-    """Factory for ``KioskApp.FLOWS["merge"]``."""
-    return MergeScreen()
+def merge_flow(*, customer_login: bool = False) -> MergeScreen:
+    """Factory for ``KioskApp.FLOWS["merge"]`` (``customer_login``: after a login with a
+    customer number, from the login screen)."""
+    return MergeScreen(customer_login=customer_login)

@@ -20,9 +20,8 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Footer, Input, Select, TabbedContent, TabPane
 
-from screens.customer_numbers import cell
-from screens.home import ReauthDialog
-from screens.organisation import FORM_CSS
+from screens.dialogs import ReauthDialog
+from screens.tables import cell
 from screens.widgets import (
     Field,
     FormError,
@@ -38,6 +37,8 @@ from screens.widgets import (
 from services import organisations, sessions
 from services.errors import N_, DomainError, NotFound
 
+#: The organisation style sheet, beside the forms (as on the registration's screens).
+FORM_CSS: ClassVar[list[str]] = ["forms.tcss", "organisation.tcss"]
 TABS = (("org-tab-requests", N_("Requests")), ("org-tab-members", N_("Members")))
 REQUEST_COLUMNS = (("name", N_("Name"), 24), ("email", N_("E-mail address"), 30),
                    ("number", N_("Customer number"), 15), ("since", N_("Received on"), 14))
@@ -483,3 +484,8 @@ class RemoveDialog(MemberDialog):
     def submit(self) -> None:
         self.call(organisations.remove_member, self.app.backend, self.app.session_token,
                   self.org.customer_id, self.member.id, self.app.caller)
+
+
+def organisation_flow() -> OrganisationScreen:
+    """Factory for ``KioskApp.FLOWS["organisation"]`` (home ``#nav-organisation``)."""
+    return OrganisationScreen()

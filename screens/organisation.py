@@ -7,7 +7,8 @@ mails) → ``OrgDetailsScreen`` (names, privacy statement, marketing, ``#orgreg-
 company's super admin). After the approval the completion code from the mail leads through
 ``OrgCompletionScreen``: welcome ("Weiter"), terms of use, privacy statement, password → login.
 
-The admins' screen (members, approvals queue) lives in ``screens.org_admin``.
+The admins' screen (members, approvals queue) lives in ``screens.org_admin``, a flow of
+its own (``organisation_flow``).
 """
 
 from __future__ import annotations
@@ -451,11 +452,9 @@ class OrgCompletionScreen(_OrgForm):
         self._failed(error)
 
     def _completed(self, result: organisations.Result) -> None:
-        from screens.login import LoginScreen
-
         self._busy(False)
-        self.app.switch_screen(LoginScreen(identifier=self.email,
-                                           notice=self._(result.message, **result.params)))
+        self.app.open_flow("login", identifier=self.email,
+                           notice=self._(result.message, **result.params), switch=True)
 
 
 # --------------------------------------------------------------------------- flows
@@ -464,10 +463,3 @@ class OrgCompletionScreen(_OrgForm):
 def org_register_flow() -> OrgRegisterScreen:
     """Factory for ``KioskApp.FLOWS["org-register"]`` (welcome ``#welcome-org-register``)."""
     return OrgRegisterScreen()
-
-
-def organisation_flow() -> Screen[Any]:
-    """Factory for ``KioskApp.FLOWS["organisation"]`` (home ``#nav-organisation``)."""
-    from screens.org_admin import OrganisationScreen
-
-    return OrganisationScreen()

@@ -14,7 +14,6 @@ import datetime as dt
 from contextlib import suppress
 from typing import Any, ClassVar
 
-import segno
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -23,6 +22,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Footer, Input, Static
 from textual.widgets.data_table import RowDoesNotExist
 
+from screens.qr import qr_text
 from screens.widgets import (
     Field,
     FormError,
@@ -49,25 +49,6 @@ MSG_EMPTY_LIST = N_("No products here yet.")
 MSG_OPEN_ENDED = N_("open-ended")
 MSG_NO_SELECTION = N_("Please choose a product in one of the lists first.")
 MSG_NO_ADDRESS = N_("This product has no online address. Please follow the instructions.")
-QR_BORDER = 2
-
-
-def qr_text(data: str, border: int = QR_BORDER) -> str:
-    """A QR code as text: two module rows per line in half blocks (dark = ``█``)."""
-    matrix = [list(row) for row in segno.make(data, error="m").matrix]
-    size = len(matrix)
-    blank = [0] * (size + 2 * border)
-    rows = [blank[:] for _ in range(border)]
-    rows += [[0] * border + row + [0] * border for row in matrix]
-    rows += [blank[:] for _ in range(border)]
-    if len(rows) % 2:
-        rows.append(blank[:])
-    chars = {(0, 0): " ", (1, 0): "▀", (0, 1): "▄", (1, 1): "█"}
-    lines = []
-    for top, bottom in zip(rows[0::2], rows[1::2], strict=True):
-        lines.append("".join(chars[(1 if a else 0, 1 if b else 0)]
-                             for a, b in zip(top, bottom, strict=True)))
-    return "\n".join(lines)
 
 
 class KeyInput(Input):

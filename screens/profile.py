@@ -8,7 +8,7 @@
   the IBAN is only ever shown masked, the input stays empty unless a new one is typed.
 * Linked customer numbers and the settings open their own screens.
 
-Every list shows record and user text as plain ``Text`` (``screens.customer_numbers.cell``).
+Every list shows record and user text as plain ``Text`` (``screens.tables.cell``).
 Errors appear beside their field (``#<input-id>-error``) in the user's language.
 """
 
@@ -22,8 +22,8 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Footer, Input, Select, TabbedContent, TabPane
 
-from screens.customer_numbers import cell
-from screens.register import country_options
+from screens.labels import country_options
+from screens.tables import cell
 from screens.widgets import (
     Field,
     FormError,
@@ -420,16 +420,12 @@ class ProfileScreen(KioskScreen):
 
     @on(TranslatedButton.Pressed, "#profile-open-numbers")
     def _numbers(self) -> None:
-        from screens.customer_numbers import CustomerNumbersScreen
-
-        self.app.push_screen(CustomerNumbersScreen())
+        self.app.open_flow("customer-numbers")
 
     @on(TranslatedButton.Pressed, "#profile-open-settings")
     @on(TranslatedButton.Pressed, "#profile-settings")
     def _settings(self) -> None:
-        from screens.settings import SettingsScreen
-
-        self.app.push_screen(SettingsScreen())
+        self.app.open_flow("settings")
 
     def action_back(self) -> None:
         self.app.pop_screen()

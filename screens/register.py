@@ -6,7 +6,6 @@ the confirmation mail is typed in at the kiosk (``#verify-code``).
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any, ClassVar
 
 from textual import on
@@ -15,6 +14,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Checkbox, Footer, Input, Select
 
+from screens.labels import CUSTOMER_TYPE_LABELS, country_options
 from screens.widgets import (
     Field,
     FieldError,
@@ -28,28 +28,8 @@ from screens.widgets import (
 from services import accounts, passwords
 from services.errors import N_, DomainError, ValidationFailed
 
-CUSTOMER_TYPE_LABELS = {
-    "private": N_("Private customer"),
-    "teacher": N_("Teacher / school"),
-    "company": N_("Company"),
-    "organiser": N_("Event organiser"),
-}
 SALUTATIONS = (N_("Ms"), N_("Mr"), N_("Diverse"))
-FIRST_COUNTRIES = ("DE", "AT", "CH")
 FIELD_IDS = {"type": "register-customer-type"}
-
-
-@cache
-def country_options(language: str) -> list[tuple[str, str]]:
-    """(label, ISO code) pairs: DE, AT, CH first, then the rest by name."""
-    from babel import Locale
-
-    names = Locale(language).territories
-    codes = sorted(accounts.countries(), key=lambda c: names.get(c, c))
-    ordered = [c for c in FIRST_COUNTRIES if c in codes] + [
-        c for c in codes if c not in FIRST_COUNTRIES
-    ]
-    return [(f"{code} – {names.get(code, code)}", code) for code in ordered]
 
 
 class RegisterScreen(KioskScreen):
@@ -312,11 +292,10 @@ class VerifyScreen(KioskScreen):
         self.query_one("#verify-code", Input).focus()
 
     def _verified(self, result: accounts.VerificationResult) -> None:
-        from screens.login import LoginScreen
-
         lines = [self._(result.message, **result.params)]
         lines += [self._(note, **result.params) for note in result.notes]
-        self.app.switch_screen(LoginScreen(identifier=self.identifier, notice=" ".join(lines)))
+        self.app.open_flow("login", identifier=self.identifier, notice=" ".join(lines),
+                           switch=True)
 
     @on(TranslatedButton.Pressed, "#verify-resend")
     def action_resend(self) -> None:

@@ -21,8 +21,10 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Footer, Input, Label, TabbedContent, TabPane
 
+from screens.dialogs import UnlinkDialog
+from screens.labels import CUSTOMER_TYPE_LABELS
 from screens.privacy import PRIVACY_TAB, PrivacySettings, privacy_pane
-from screens.register import CUSTOMER_TYPE_LABELS
+from screens.tables import cell
 from screens.widgets import (
     Field,
     FormError,
@@ -261,8 +263,6 @@ class SettingsScreen(PrivacySettings, KioskScreen):
                          on_error=self._failed)
 
     def _show_profiles(self, numbers: list[customer_numbers.LinkedNumber]) -> None:
-        from screens.customer_numbers import cell  # imports screens.home, which imports us
-
         table = self.query_one("#settings-profiles-table", DataTable)
         table.clear()
         widths = {key: width for key, _, width in PROFILE_COLUMNS}
@@ -285,7 +285,6 @@ class SettingsScreen(PrivacySettings, KioskScreen):
         if not table.row_count:
             return
         number = str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
-        from screens.customer_numbers import UnlinkDialog
 
         def done(result: str | None) -> None:
             if result:
@@ -298,9 +297,7 @@ class SettingsScreen(PrivacySettings, KioskScreen):
 
     @on(TranslatedButton.Pressed, "#settings-open-numbers")
     def _open_numbers(self) -> None:
-        from screens.customer_numbers import CustomerNumbersScreen
-
-        self.app.push_screen(CustomerNumbersScreen())
+        self.app.open_flow("customer-numbers")
 
     @on(TranslatedButton.Pressed, "#settings-back")
     def _back(self) -> None:

@@ -28,7 +28,8 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Footer, Input, Static
 
-from screens.products import qr_text
+from screens.dialogs import with_recent_auth
+from screens.qr import qr_text
 from screens.widgets import (
     Field,
     FormError,
@@ -64,7 +65,7 @@ MSG_STATUS_OFF = N_("The second factor is off. With it, logging in also asks for
                     "from an authenticator app on your phone.")
 
 
-def _notify_error(screen: Any) -> Callable[[DomainError], None]:
+def notify_error(screen: Any) -> Callable[[DomainError], None]:
     """An ``on_error`` for flows without a form: the message as a notification (an ended
     session wipes the screens instead)."""
 
@@ -427,8 +428,6 @@ class TotpSettings(Vertical):
             show_domain_error(self.kiosk_screen, error)
 
     def _with_password(self, then: Callable[[], None]) -> None:
-        from screens.home import with_recent_auth
-
         with_recent_auth(self.kiosk_screen, then)
 
     @on(TranslatedButton.Pressed, "#settings-totp-enable")
@@ -464,53 +463,5 @@ class TotpSettings(Vertical):
         self.app.push_screen(DisableDialog(), closed)
 
 
-MSG_RESET_TITLE = N_("Reset an agent's second factor")
-MSG_RESET_QUESTION = N_("Reset the second factor of {name}? Their sessions end and they set "
-                        "it up again at their next login. This is recorded in the audit log.")
-
-
-def desk_recovery_flow(screen: KioskScreen) -> None:
-    """An agent's own new recovery codes at the desk (the password if older than 5 minutes);
-    the old ones stop working."""
-    from screens.home import with_recent_auth
-
-    app = screen.app
-
-    def show(result: second_factor.RecoveryCodes) -> None:
-        app.push_screen(RecoveryCodesScreen(result.recovery_codes, app.pop_screen))
-
-    with_recent_auth(screen, lambda: screen.run_service(
-        second_factor.new_recovery_codes, app.backend, app.session_token, app.caller,
-        on_success=show, on_error=_notify_error(screen)))
-
-
-def desk_reset_flow(screen: KioskScreen) -> None:
-    """Supervisors at the desk: the agent's name, "really?", the password if it is older
-    than 5 minutes, then ``second_factor.reset_for_agent``."""
-    from screens.backoffice.dialogs import ConfirmDialog, InputDialog
-    from screens.home import with_recent_auth
-
-    app = screen.app
-
-    def reset(name: str) -> None:
-        screen.run_service(
-            second_factor.reset_for_agent, app.backend, app.session_token, name, app.caller,
-            on_success=lambda result: app.notify(screen._(result.message, **result.params),
-                                                 markup=False),
-            on_error=_notify_error(screen))
-
-    def confirmed(name: str, yes: bool | None) -> None:
-        if yes:
-            with_recent_auth(screen, lambda: reset(name))
-
-    def named(name: str | None) -> None:
-        if name:
-            app.push_screen(ConfirmDialog(MSG_RESET_QUESTION, {"name": name},
-                                          confirm=N_("Reset")),
-                            lambda yes: confirmed(name, yes))
-
-    app.push_screen(InputDialog(MSG_RESET_TITLE, N_("User name"), "reset2fa-name"), named)
-
-
-__all__ = ["DisableDialog", "desk_recovery_flow", "desk_reset_flow", "RecoveryCodesScreen", "TotpCodeScreen", "TotpEnrolScreen",
-           "TotpSettings", "login_flow"]
+__all__ = ["DisableDialog", "RecoveryCodesScreen", "TotpCodeScreen", "TotpEnrolScreen",
+           "TotpSettings", "login_flow", "notify_error"]

@@ -10,9 +10,10 @@ from textual.widgets import Checkbox, Input
 from welcome_helpers import make_customer
 
 from db.models import Account, CustomerLink
-from screens.home import HomeScreen, ReauthDialog, SettingsScreen, with_recent_auth
+from screens.home import HomeScreen, ReauthDialog, with_recent_auth
 from screens.login import ForgotPasswordScreen, LoginScreen
 from screens.register import RegisterScreen, VerifyScreen
+from screens.settings import SettingsScreen
 from services import mail, sessions
 
 SIZE = (100, 40)

@@ -9,9 +9,10 @@ import pytest
 from pilot import app_for
 from textual.pilot import Pilot
 
-from screens.home import HomeScreen, ReauthDialog, SettingsScreen
+from screens.home import HomeScreen, ReauthDialog
 from screens.login import ForgotPasswordScreen, LoginScreen
 from screens.register import RegisterScreen, VerifyScreen
+from screens.settings import SettingsScreen
 
 SCREENS = {
     "register": lambda: RegisterScreen(),

@@ -103,7 +103,7 @@ class KioskApp(SessionMixin, App[None], inherit_bindings=False):
 
     #: Flow registry: name -> screen factory. Missing names show "available soon".
     #: Known names: "login", "register", "org-register" (welcome buttons) and later flows.
-    FLOWS: ClassVar[dict[str, Callable[[], Screen[Any]]]] = dict(FLOWS)
+    FLOWS: ClassVar[dict[str, Callable[..., Screen[Any]]]] = dict(FLOWS)
 
     language: reactive[str] = reactive("de", init=False)
 
@@ -191,17 +191,22 @@ class KioskApp(SessionMixin, App[None], inherit_bindings=False):
         return 1
 
     @classmethod
-    def register_flow(cls, name: str, factory: Callable[[], Screen[Any]]) -> None:
-        """``KioskApp.register_flow("login", LoginScreen)`` — the factory gets no arguments."""
+    def register_flow(cls, name: str, factory: Callable[..., Screen[Any]]) -> None:
+        """``KioskApp.register_flow("login", LoginScreen)`` — the factory gets the arguments
+        that ``open_flow`` is called with."""
         cls.FLOWS[name] = factory
 
-    def open_flow(self, name: str) -> None:
+    def open_flow(self, name: str, *args: Any, switch: bool = False, **kwargs: Any) -> Any:
+        """Open the flow ``name``: push the screen its factory builds from ``args`` and
+        ``kwargs`` (``switch=True``: it replaces the current screen). This is how a screen
+        leaves for another flow; it never imports that flow's screens."""
         factory = self.FLOWS.get(name)
         if factory is None:
             self.notify(self._("This function will be available soon."),
                         title=self._("Please note"), markup=False)
-            return
-        self.push_screen(factory())
+            return None
+        screen = factory(*args, **kwargs)
+        return self.switch_screen(screen) if switch else self.push_screen(screen)
 
     def action_help(self) -> None:
         from screens.help import HelpScreen

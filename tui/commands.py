@@ -8,7 +8,7 @@ callback, help msgid).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
@@ -17,12 +17,25 @@ from services.errors import N_
 if TYPE_CHECKING:
     from textual.screen import Screen
 
-    from tui.app import KioskApp
-
 Command = tuple[str, Callable[[], object], str]
 
 
-def kiosk_commands(app: KioskApp, screen: Screen[Any] | None = None) -> list[Command]:
+class KioskLike(Protocol):
+    """What the palette needs of ``tui.app.KioskApp`` (which imports this module)."""
+
+    kiosk_mode: bool
+
+    @property
+    def screen(self) -> Screen[Any]: ...
+    def _(self, message: str, **params: object) -> str: ...
+    def open_flow(self, name: str, *args: Any, switch: bool = False, **kwargs: Any) -> Any: ...
+    def action_help(self) -> None: ...
+    def action_switch_language(self) -> None: ...
+    def action_toggle_contrast(self) -> None: ...
+    def action_quit_app(self) -> None: ...
+
+
+def kiosk_commands(app: KioskLike, screen: Screen[Any] | None = None) -> list[Command]:
     """(translated title, callback, translated help) for the current mode and ``screen``
     (the screen the palette was opened on; by default the app's current screen)."""
     _ = app._

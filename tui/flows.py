@@ -6,6 +6,7 @@ Screens are imported lazily, so the start-up cost stays with the welcome screen.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from textual.screen import Screen
@@ -18,16 +19,28 @@ MSG_SESSION_ENDED = N_("Your session has ended. Please log in again.")
 MSG_LOGGED_OUT = N_("You have been logged out. Goodbye!")
 
 
-def _login() -> Screen[Any]:
+def _login(*args: Any, **kwargs: Any) -> Screen[Any]:
     from screens.login import LoginScreen
 
-    return LoginScreen()
+    return LoginScreen(*args, **kwargs)
 
 
 def _register() -> Screen[Any]:
     from screens.register import RegisterScreen
 
     return RegisterScreen()
+
+
+def _verify(*args: Any, **kwargs: Any) -> Screen[Any]:
+    from screens.register import VerifyScreen
+
+    return VerifyScreen(*args, **kwargs)
+
+
+def _home(display_name: str) -> Screen[Any]:
+    from screens.home import HomeScreen
+
+    return HomeScreen(display_name)
 
 
 def _settings() -> Screen[Any]:
@@ -60,6 +73,12 @@ def _contracts() -> Screen[Any]:
     return contracts_flow()
 
 
+def _contract_customer(contract_number: str) -> Screen[Any]:
+    from screens.contract_customer import CustomerDataScreen
+
+    return CustomerDataScreen(contract_number)
+
+
 def _org_register() -> Screen[Any]:
     from screens.organisation import org_register_flow
 
@@ -67,15 +86,15 @@ def _org_register() -> Screen[Any]:
 
 
 def _organisation() -> Screen[Any]:
-    from screens.organisation import organisation_flow
+    from screens.org_admin import organisation_flow
 
     return organisation_flow()
 
 
-def _merge() -> Screen[Any]:
+def _merge(*, customer_login: bool = False) -> Screen[Any]:
     from screens.merge import merge_flow
 
-    return merge_flow()
+    return merge_flow(customer_login=customer_login)
 
 
 def _agent_login() -> Screen[Any]:
@@ -84,18 +103,38 @@ def _agent_login() -> Screen[Any]:
     return agent_login_flow()
 
 
-FLOWS = {
+def _desk_customer(customer_id: int, contract: str | None = None) -> Screen[Any]:
+    from screens.backoffice.customer import CustomerScreen
+
+    return CustomerScreen(customer_id, contract)
+
+
+def _desk_account(account_id: int) -> Screen[Any]:
+    from screens.backoffice.customer import AccountScreen
+
+    return AccountScreen(account_id)
+
+
+#: name -> screen factory; ``KioskApp.open_flow(name, *args, switch=False, **kwargs)`` hands
+#: ``args`` and ``kwargs`` to the factory. Screens leave for another flow only through this
+#: table (or by dismissing with a result), never by importing another flow's screen.
+FLOWS: dict[str, Callable[..., Screen[Any]]] = {
     "login": _login,
     "register": _register,
+    "verify": _verify,
+    "home": _home,
     "settings": _settings,
     "products": _products,
     "customer-numbers": _customer_numbers,
     "profile": _profile,
     "contracts": _contracts,
+    "contract-customer": _contract_customer,
     "org-register": _org_register,
     "organisation": _organisation,
     "merge": _merge,
     "agent-login": _agent_login,
+    "desk-customer": _desk_customer,
+    "desk-account": _desk_account,
 }
 
 
@@ -106,7 +145,7 @@ def warm_up() -> None:
     """Import the account screens and build the country list in the background, so the first
     registration opens at once (keys typed right after Enter are not lost)."""
     from screens import home, login  # noqa: F401
-    from screens.register import country_options
+    from screens.labels import country_options
 
     for language in ("de", "en"):
         country_options(language)

@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from screens.register import CUSTOMER_TYPE_LABELS
+from screens.labels import CUSTOMER_TYPE_LABELS
 from screens.widgets import error_message
 from services import backoffice, sessions
 from services.errors import N_, DomainError
@@ -157,16 +157,12 @@ class DeskMixin:
             then(result)
 
     def open_customer(self, customer_id: int, contract: str | None = None) -> None:
-        from screens.backoffice.customer import CustomerScreen
-
         screen: Any = self
-        screen.app.push_screen(CustomerScreen(customer_id, contract))
+        screen.app.open_flow("desk-customer", customer_id, contract)
 
     def open_account(self, account_id: int) -> None:
-        from screens.backoffice.customer import AccountScreen
-
         screen: Any = self
-        screen.app.push_screen(AccountScreen(account_id))
+        screen.app.open_flow("desk-account", account_id)
 
     def open_number(self, number: str) -> None:
         """Jump to a customer by number (palette, F8)."""

@@ -17,8 +17,8 @@ from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 from screens.backoffice.common import STATES, DeskMixin, human, queue_label
 from screens.backoffice.dialogs import CodeDialog, ConfirmDialog, InputDialog, NoteDialog
 from screens.backoffice.privacy import PRIVACY_BINDINGS, PRIVACY_STATUS, PrivacyDeskActions
-from screens.customer_numbers import cell
-from screens.register import CUSTOMER_TYPE_LABELS
+from screens.labels import CUSTOMER_TYPE_LABELS
+from screens.tables import cell
 from screens.widgets import KioskScreen, date_text, plain
 from services import backoffice, backoffice_actions, contracts
 from services.errors import N_, DomainError, NotFound

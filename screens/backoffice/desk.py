@@ -29,7 +29,7 @@ from textual.widgets import (
 from screens.backoffice.common import DeskMixin, detail_line, queue_label
 from screens.backoffice.dialogs import InputDialog, NoteDialog
 from screens.backoffice.objection import OPEN_CUSTOMER, ObjectionDialog, ObjectionDoneDialog
-from screens.customer_numbers import cell
+from screens.tables import cell
 from screens.widgets import KioskScreen, TranslatedLabel, date_text, plain
 from services import backoffice, contracts, privacy
 from services.errors import N_
@@ -205,12 +205,12 @@ class DeskScreen(DeskMixin, KioskScreen):
         ]
 
     def action_recovery_codes(self) -> None:
-        from screens.totp import desk_recovery_flow
+        from screens.backoffice.second_factor import desk_recovery_flow
 
         desk_recovery_flow(self)
 
     def action_reset_2fa(self) -> None:
-        from screens.totp import desk_reset_flow
+        from screens.backoffice.second_factor import desk_reset_flow
 
         desk_reset_flow(self)
 
