@@ -45,7 +45,6 @@ from services import audit, mail, sessions, throttle
 from services.accounts import (
     MSG_CODE_INVALID,
     MSG_CONFIRM,
-    MSG_CONTROL,
     MSG_FORM,
     MSG_REQUIRED,
     MSG_RESEND_WAIT,
@@ -74,8 +73,8 @@ from services.errors import (
     Throttled,
     ValidationFailed,
 )
+from services.normalize import MSG_CONTROL, email_key, text_input
 from services.normalize import customer_number as norm_number
-from services.normalize import email_key, text_input
 from services.passwords import check_password
 from services.timing import equal_time
 
