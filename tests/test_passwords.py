@@ -96,8 +96,11 @@ def test_username_key_ignores_case_and_width(name):
 
 def _msgids() -> list[str]:
     ids = []
-    for name in ("passwords", "accounts", "sessions", "agents", "throttle"):
-        tree = ast.parse((ROOT / "services" / f"{name}.py").read_text(encoding="utf-8"))
+    services = ROOT / "services"
+    paths = [services / f"{name}.py" for name in ("passwords", "sessions", "agents", "throttle")]
+    paths += sorted((services / "accounts").glob("*.py"))  # the accounts package, every module
+    for path in paths:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "N_":
                 ids.append(node.args[0].value)
