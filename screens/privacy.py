@@ -275,6 +275,9 @@ class CancelDeletionDialog(KioskModal):
         with Vertical():
             yield TranslatedLabel(CANCEL_TITLE, classes="form-title")
             yield TranslatedLabel(self.message, params=self.params, classes="form-intro")
+            if self.params.get("needs_code"):  # a second factor: its code goes with it
+                yield Field(N_("Code from the app or a recovery code"),
+                            Input(id="deletion-cancel-code", max_length=16), required=True)
             yield FormError()
             with Horizontal(classes="form-buttons"):
                 yield TranslatedButton(N_("Cancel the deletion"), id="deletion-cancel-submit",
@@ -283,14 +286,23 @@ class CancelDeletionDialog(KioskModal):
 
     def on_mount(self) -> None:
         super().on_mount()
-        self.query_one("#deletion-cancel-submit").focus()
+        first = "#deletion-cancel-code" if self.params.get("needs_code") else \
+            "#deletion-cancel-submit"
+        self.query_one(first).focus()
 
+    @on(Input.Submitted, "#deletion-cancel-code")
     @on(TranslatedButton.Pressed, "#deletion-cancel-submit")
     def _cancel_deletion(self) -> None:
         clear_errors(self)
+        code = ""
+        if self.params.get("needs_code"):
+            if not require(self, "deletion-cancel-code"):
+                return
+            code = self.query_one("#deletion-cancel-code", Input).value
         self.run_service(privacy.cancel_deletion_login, self.app.backend, self._identifier,
-                         self._password, self.app.caller, on_success=self._done,
-                         on_error=lambda error: show_domain_error(self, error))
+                         self._password, self.app.caller, code, on_success=self._done,
+                         on_error=lambda error: show_domain_error(self, error,
+                                                                  prefix="deletion-cancel"))
 
     def _done(self, result: Any) -> None:
         self._password = ""

@@ -257,6 +257,51 @@ def test_deletion_lifecycle_request_cancel_request_erase(backend, two, clock):
     assert again.id != a and again.email_key == "max.muster@example.com"
 
 
+def test_cancelling_needs_the_second_factor_when_the_account_has_one(backend, two, clock):
+    """The password alone must not undo the deletion of an account with a second factor;
+    guesses at the code are counted even with the right password, and a right code (or a
+    recovery code) cancels and opens a full session, without asking the code again."""
+    from services import second_factor
+
+    a, _b, _ids, token = two
+    secret = second_factor.new_secret()
+    second_factor.begin_enrolment(backend, token, secret=secret)
+    codes = second_factor.confirm_enrolment(
+        backend, token, second_factor.code_at(secret, backend.now()), CALLER).recovery_codes
+    clock.advance(minutes=1)
+    login = second_factor.complete_login(
+        backend, accounts.login(backend, "maxmuster", PW, CALLER).token,
+        second_factor.code_at(secret, backend.now()), CALLER)
+    privacy.request_deletion(backend, login.token, PW, CALLER)
+    with pytest.raises(accounts.DeletionPending) as pending:
+        accounts.login(backend, "maxmuster", PW, CALLER)
+    assert pending.value.params["needs_code"] is True
+    with pytest.raises(ValidationFailed):  # no code: refused before anything is counted
+        privacy.cancel_deletion_login(backend, "maxmuster", PW, CALLER)
+    right = second_factor.code_at(secret, backend.now())
+    wrong = f"{(int(right) + 500000) % 1000000:06d}"
+    refused = 0
+    for _ in range(8):  # the password is right each time: the code guesses still count
+        try:
+            privacy.cancel_deletion_login(backend, "maxmuster", PW, CALLER, wrong)
+        except AuthFailed:
+            refused += 1
+        except Throttled:
+            break
+    assert refused == 5  # then the account's wait: the right password reset nothing
+    assert _status(backend, a) == "deletion_pending"
+    with pytest.raises(Throttled):  # the right code during the wait is refused too
+        privacy.cancel_deletion_login(backend, "maxmuster", PW, CALLER, right)
+    clock.advance(minutes=20)
+    with pytest.raises(AuthFailed):  # a right code with a wrong password: the same answer
+        privacy.cancel_deletion_login(backend, "maxmuster", "falsch", CALLER,
+                                      second_factor.code_at(secret, backend.now()))
+    clock.advance(minutes=20)
+    result = privacy.cancel_deletion_login(backend, "maxmuster", PW, CALLER, codes[0])
+    assert _status(backend, a) == "active"
+    assert not result.second_factor and sessions.current(backend, result.token)
+
+
 def test_cancel_link_and_no_second_deletion(backend, two):
     _a, _b, _ids, token = two
     a = two[0]

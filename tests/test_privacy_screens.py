@@ -137,6 +137,47 @@ async def test_delete_says_what_happens_then_login_offers_to_cancel(sqlite_backe
     assert _account(sqlite_backend, "amueller").status == "active"
 
 
+async def test_cancelling_at_login_asks_the_second_factor_too(sqlite_backend, clock) -> None:
+    """An account with a second factor: the cancel dialog asks its code beside the buttons; a
+    wrong code is shown beside the field and the deletion stays; the right one cancels and
+    logs in at once (the code step is not asked a second time)."""
+    from services import privacy, second_factor
+    from services.caller import Caller
+
+    load_demo(sqlite_backend)
+    token = login_token(sqlite_backend, "amueller")
+    secret = second_factor.new_secret()
+    second_factor.begin_enrolment(sqlite_backend, token, secret=secret)
+    second_factor.confirm_enrolment(sqlite_backend, token,
+                                    second_factor.code_at(secret, sqlite_backend.now()), Caller())
+    privacy.request_deletion(sqlite_backend, token, DEMO_PASSWORDS["amueller"], Caller())
+    clock.advance(minutes=1)  # the enrolment's code is used: a new step
+    app = app_for(sqlite_backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.push_screen(LoginScreen())
+        await settle(pilot)
+        app.screen.query_one("#login-identifier", Input).value = "amueller"
+        app.screen.query_one("#login-password", Input).value = DEMO_PASSWORDS["amueller"]
+        app.screen.query_one("#login-submit").press()
+        await settle(pilot)
+        assert isinstance(app.screen, CancelDeletionDialog)
+        assert app.focused is app.screen.query_one("#deletion-cancel-code", Input)
+        app.screen.query_one("#deletion-cancel-submit").press()
+        await settle(pilot)
+        assert "leer" in text(app, "#deletion-cancel-code-error")
+        right = second_factor.code_at(secret, sqlite_backend.now())
+        await pilot.press(*f"{(int(right) + 500000) % 1000000:06d}", "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, CancelDeletionDialog)
+        assert "nicht korrekt" in text(app, "#deletion-cancel-code-error")
+        assert _account(sqlite_backend, "amueller").status == "deletion_pending"
+        app.screen.query_one("#deletion-cancel-code", Input).value = ""
+        await pilot.press(*right, "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, HomeScreen) and app.session_token
+    assert _account(sqlite_backend, "amueller").status == "active"
+
+
 async def test_last_super_admin_sees_why_and_cannot_confirm(sqlite_backend) -> None:
     load_demo(sqlite_backend)
     app = app_for(sqlite_backend, language="en")

@@ -47,7 +47,8 @@ MSG_NOT_VERIFIED = N_("Your e-mail address is not confirmed yet. Please enter th
 
 class DeletionPending(DomainError):
     """The right password of an account waiting for its deletion (#16): the login screen
-    offers to cancel it (``services.privacy.cancel_deletion_login``); ``params["date"]``."""
+    offers to cancel it (``services.privacy.cancel_deletion_login``); ``params["date"]``, and
+    ``params["needs_code"]`` when the account has a second factor (its code goes with it)."""
 
     code = "deletion_pending"
 
@@ -169,7 +170,8 @@ def _login(backend: Backend, identifier: str, password: str, caller: Caller,
             erase_after = db.scalar(select(AccountDeletion.erase_after).where(
                 AccountDeletion.account_id == account.id, AccountDeletion.state == "scheduled"))
             date = format_date(erase_after.date(), caller.language) if erase_after else ""
-            raise_after_commit(db, DeletionPending(MSG_DELETION_PENDING, params={"date": date}))
+            raise_after_commit(db, DeletionPending(
+                MSG_DELETION_PENDING, params={"date": date, "needs_code": factor is not None}))
         account.last_login_at = now
         token = sessions.create(db, backend, account, caller.terminal_id, second_factor=factor)
         audit.record(db, "login", actor_id=account.id, terminal_id=caller.terminal_id,
