@@ -212,10 +212,17 @@ def _locked_row(session: Session, action: str, scope: str, key: str, now: dt.dat
     stmt = insert(Throttle).values(**values).on_conflict_do_nothing(
         index_elements=["action", "scope", "key"]
     )
-    session.execute(stmt)
     query = for_update(select(Throttle).where(*_where(action, scope, key[:128])), session)
-    # populate_existing: the row may be in the identity map with stale values.
-    return session.scalars(query.execution_options(populate_existing=True)).one()
+    for _ in range(5):
+        session.execute(stmt)
+        # populate_existing: the row may be in the identity map with stale values.
+        row = session.scalars(query.execution_options(populate_existing=True)).first()
+        if row is not None:
+            return row
+        # PostgreSQL, READ COMMITTED: between the two statements another transaction's
+        # success deleted the counter (``reset``) and committed; the next INSERT sees that
+        # and creates it again.
+    raise RuntimeError(f"throttle counter {action}/{scope} kept vanishing")
 
 
 def fail(

@@ -199,3 +199,36 @@ def test_reservations_in_threads_never_exceed_the_limit(backend, clock):
     for t in threads:
         t.join()
     assert errors == [] and granted.count(True) == 7 and len(granted) == 20
+
+
+def test_a_counter_deleted_between_insert_and_lock_is_made_again(backend, clock):
+    """PostgreSQL, READ COMMITTED: another login's success deletes the counter row (``reset``)
+    and commits right after this transaction's INSERT … ON CONFLICT DO NOTHING saw it; the
+    locking SELECT then finds nothing. The failure must still be counted (it raised
+    NoResultFound before; on SQLite the write lock keeps the two apart, the test runs there
+    all the same)."""
+    from sqlalchemy import event
+
+    now = clock()
+    with backend.transaction() as db:
+        throttle.fail(db, "login", "account", "a42", LOGIN_ACCOUNT, now)
+    fired = []
+    with backend.transaction() as db:
+        connection = db.connection()
+
+        def delete_first(conn, cursor, statement, parameters, context, executemany):
+            if not fired and statement.lstrip().upper().startswith("SELECT") \
+                    and "throttle" in statement and not backend.is_sqlite:
+                fired.append(True)
+                with backend.transaction() as other:
+                    throttle.reset(other, "login", "account", "a42")
+
+        event.listen(connection, "before_cursor_execute", delete_first)
+        try:
+            status = throttle.fail(db, "login", "account", "a42", LOGIN_ACCOUNT, now)
+        finally:
+            event.remove(connection, "before_cursor_execute", delete_first)
+    assert status.failures == (1 if fired else 2)
+    with backend.transaction() as db:
+        rows = db.scalars(select(Throttle).where(Throttle.key == "a42")).all()
+    assert [row.failures for row in rows] == [status.failures]
