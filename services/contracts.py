@@ -62,7 +62,15 @@ from services.backoffice import agent_session, clean_note, customer_name
 from services.caller import Caller
 from services.crypto import new_code, normalize_code
 from services.customer_numbers import SupportResult
-from services.errors import N_, Conflict, DomainError, NotFound, Throttled, ValidationFailed
+from services.errors import (
+    MSG_UNCHANGED,
+    N_,
+    Conflict,
+    DomainError,
+    NotFound,
+    Throttled,
+    ValidationFailed,
+)
 from services.normalize import customer_number as norm_number
 from services.normalize import fold_name, nfkc, text_input
 from services.profile import normalize_phone
@@ -122,7 +130,6 @@ MSG_NUMBER = N_("Please enter the number as printed on your contract or chip car
 MSG_DATE = N_("Please enter a real date in the form DD.MM.YYYY.")
 MSG_GENDER = N_("Please choose a gender.")
 MSG_SAVED = N_("Your customer data has been saved.")
-MSG_UNCHANGED = N_("Nothing was changed.")
 MSG_CONSENT_GIVEN = N_("Thank you: your advertising consent has been recorded.")
 MSG_CONSENT_WITHDRAWN = N_("Your advertising consent has been withdrawn.")
 MSG_OBJECTION_BAD = N_("This objection code is not known.")
