@@ -380,7 +380,7 @@ def _blocked_here(db: DbSession, account_id: int, caller: Caller, number: str,
     return any(not state.allowed(now) for state in states)
 
 
-def _lock_contract(db: DbSession, backend: Backend, number: str) -> Contract | None:
+def _lock_contract(db: DbSession, number: str) -> Contract | None:
     """The contract with this contract or abo number, locked (FOR UPDATE on PostgreSQL; on
     SQLite a no-op write takes the database write lock, so two links run one after the other)."""
     where = or_(Contract.number == number, Contract.abo_number == number)
@@ -407,7 +407,7 @@ def _verify(db: DbSession, backend: Backend, account_id: int, caller: Caller,
     mismatch stays counted: audited (the alarm level opens a desk request), committed,
     raised."""
     now = backend.now()
-    contract = _lock_contract(db, backend, form.number)
+    contract = _lock_contract(db, form.number)
     customer = db.get(Customer, contract.customer_id) if contract is not None else None
     reason = _mismatch(contract, customer, form)
     if not reason and contract is not None and customer is not None:
@@ -644,7 +644,7 @@ def object_to_link(backend: Backend, token: str | None, objection_code: str,
     with backend.transaction() as db:
         agent = agent_session(db, backend, token)
         _objection_throttled(db, agent.id, caller, now)
-        link = _objected_link(db, backend, wanted)
+        link = _objected_link(db, wanted)
         if link is None:
             for scope, key, policy in _objection_keys(agent.id, caller):
                 throttle.fail(db, OBJECTION_ACTION, scope, key, policy, now)
@@ -670,7 +670,7 @@ def object_to_link(backend: Backend, token: str | None, objection_code: str,
                     "customer": customer.number})
 
 
-def _objected_link(db: DbSession, backend: Backend, digest: str) -> ContractLink | None:
+def _objected_link(db: DbSession, digest: str) -> ContractLink | None:
     """The link with this objection digest, read again under its contract's lock (the lock a
     link and an unlink take), so two agents recording the same objection run in turn."""
     query = select(ContractLink).where(ContractLink.objection_digest == digest)
@@ -679,7 +679,7 @@ def _objected_link(db: DbSession, backend: Backend, digest: str) -> ContractLink
         return None
     contract = db.get(Contract, link.contract_id)
     assert contract is not None
-    _lock_contract(db, backend, contract.number)
+    _lock_contract(db, contract.number)
     return db.scalars(query.execution_options(populate_existing=True)).first()
 
 
@@ -725,7 +725,7 @@ def unlink_contract(backend: Backend, token: str | None, customer_id: int,
     with backend.transaction() as db:
         agent = agent_session(db, backend, token)
         # the same lock as a link takes: an unlink and a link of this contract run in turn
-        contract = _lock_contract(db, backend, contract_number)
+        contract = _lock_contract(db, contract_number)
         if contract is None or (contract.customer_id, contract.number) != (customer_id,
                                                                            contract_number):
             raise NotFound(MSG_NO_CONTRACT)

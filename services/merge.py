@@ -419,7 +419,7 @@ def _load(db: DbSession, number: str) -> Customer | None:
                       .execution_options(populate_existing=True)).first()
 
 
-def _lock_pair(db: DbSession, backend: Backend, numbers: tuple[str, str]) -> None:
+def _lock_pair(db: DbSession, numbers: tuple[str, str]) -> None:
     """Lock both customer rows (lower id first): FOR UPDATE on PostgreSQL; on SQLite a no-op
     write takes the database write lock, so two orders of one pair run one after the other."""
     db.scalars(lock_rows(db, Customer, Customer.number.in_(numbers))).all()
@@ -609,7 +609,7 @@ def submit(backend: Backend, token: str | None, keep: str, other: str, credentia
     with backend.transaction() as db:
         # Lock first: on SQLite the write lock must be the transaction's first statement,
         # or a second terminal that read before the first one committed could not write.
-        _lock_pair(db, backend, (keep_n, other_n))
+        _lock_pair(db, (keep_n, other_n))
         actor = _actor(db, backend, token, recent=True)
         other_c = _load(db, other_n)
         assert other_c is not None  # proven a moment ago; records are never deleted
@@ -697,7 +697,7 @@ def reverse_merge(backend: Backend, order_id: int, actor_id: int | None, *,
         keep, other = db.get(Customer, order.kept_customer_id), db.get(Customer,
                                                                        order.merged_customer_id)
         assert keep is not None and other is not None
-        _lock_pair(db, backend, (keep.number, other.number))
+        _lock_pair(db, (keep.number, other.number))
         db.refresh(order)
         if order.status != "done":
             raise Conflict(MSG_NOT_DONE)
