@@ -147,8 +147,7 @@ def _account_name(account: Account) -> str:
     return sessions.display_name(account)
 
 
-def _lock_customer(db: DbSession, backend: Backend, number: str
-                   ) -> tuple[Customer | None, list[ActivationCode]]:
+def _lock_customer(db: DbSession, number: str) -> tuple[Customer | None, list[ActivationCode]]:
     """The customer row, locked, with its codes in the same statement: ``FOR UPDATE OF
     customer`` on PostgreSQL; on SQLite a no-op write first takes the database write lock, so
     two links of one number run one after the other."""
@@ -297,7 +296,7 @@ def _link_once(backend: Backend, token: str | None, caller: Caller, code: str,
         # would cost a second SELECT for the mail below). The session's last-seen update
         # waits for the one flush at commit.
         with db.no_autoflush:
-            found, codes = _lock_customer(db, backend, number)
+            found, codes = _lock_customer(db, number)
             session_row, account = sessions.live_recent(db, backend, token)
             info = sessions.info(session_row, account)
             customer, row = _verify(db, backend, info, caller, code, number, found, codes,
@@ -338,7 +337,7 @@ def request_link_support(backend: Backend, token: str | None, code: str, number:
     _info, reservation = _reserve(backend, token, caller, number)
     now = backend.now()
     with backend.transaction() as db:
-        found, codes = _lock_customer(db, backend, number)
+        found, codes = _lock_customer(db, number)
         session_row, account = sessions.live_recent(db, backend, token)
         info = sessions.info(session_row, account)
         customer, _row = _verify(db, backend, info, caller, code, number, found, codes,

@@ -1,4 +1,8 @@
-"""Typed domain errors: a code, a translatable message and the fields at fault."""
+"""Typed domain errors: a code, a translatable message and the fields at fault.
+
+Also the home of messages that several services answer with (a msgid is defined once, so
+the German catalogs hold it once): ``MSG_UNCHANGED`` when a form was saved unchanged.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,10 @@ from typing import Any
 def N_(message: str) -> str:
     """Mark a message for extraction; it is translated where it is shown."""
     return message
+
+
+#: A form was saved, but nothing in it differed from what is stored (profile, customer data).
+MSG_UNCHANGED = N_("Nothing was changed.")
 
 
 class DomainError(Exception):

@@ -49,7 +49,7 @@ from services.accounts import (
     normalize_email,
 )
 from services.caller import Caller
-from services.errors import N_, NotFound, ValidationFailed
+from services.errors import MSG_UNCHANGED, N_, NotFound, ValidationFailed
 from services.normalize import email_key, text_input
 
 if TYPE_CHECKING:
@@ -57,7 +57,6 @@ if TYPE_CHECKING:
 
 MSG_PHONE = N_("Please enter a valid phone number, e.g. +49 561 123456.")
 MSG_SAVED = N_("Your data has been saved.")
-MSG_UNCHANGED = N_("Nothing was changed.")
 MSG_PHONE_ADDED = N_("The phone number was added.")
 MSG_EMAIL_ADDED = N_("The e-mail address was added.")
 MSG_REMOVED = N_("The entry was removed.")

@@ -320,7 +320,8 @@ def test_failure_in_the_middle_leaves_both_records(demo, monkeypatch) -> None:
     def broken(*_args):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(merge, "_move_memberships", broken)  # after contracts and licences
+    # patched where the order looks it up (services/merge/order.py), after contracts and licences
+    monkeypatch.setattr("services.merge.order._move_memberships", broken)
     with pytest.raises(RuntimeError):
         merge.submit(demo, token, "200001", "200002", PW["200002"], False, CALLER)
     assert snapshot(demo) == before
