@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fpdf import FPDF
@@ -21,6 +19,7 @@ from pydantic import BaseModel
 from services import audit, contracts, mail, sessions
 from services.caller import Caller
 from services.errors import N_, NotAllowed, StorageUnavailable
+from services.files import pdf_text, write_private
 from services.i18n import format_date, translate
 
 if TYPE_CHECKING:
@@ -82,36 +81,30 @@ def _safe_cell(value: str) -> str:
     return "'" + value if value[:1] in ("=", "+", "-", "@") else value
 
 
-def _latin1(value: str) -> str:
-    """The PDF core fonts cover Latin-1; anything else (and control characters) becomes '?'."""
-    value = value.replace("\u2013", "-").replace("\u201e", '"').replace("\u201c", '"')
-    clean = "".join(ch if ch.isprintable() else " " for ch in value)
-    return clean.encode("latin-1", "replace").decode("latin-1")
-
 
 def build_pdf(lists: contracts.ContractLists, language: str, name: str) -> bytes:
     """A one-table A4 landscape PDF: the active contracts, then the expired ones."""
     pdf = FPDF(orientation="L", format="A4")
-    pdf.set_title(_latin1(translate(language, TITLE)))
+    pdf.set_title(pdf_text(translate(language, TITLE)))
     pdf.set_creator("Kundenkiosk")
     pdf.add_page()
     pdf.set_font("Helvetica", "B", 16)
-    pdf.cell(0, 10, _latin1(translate(language, TITLE)), new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(0, 10, pdf_text(translate(language, TITLE)), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", "", 10)
     as_of = translate(language, AS_OF, date=format_date(lists.today, language), name=name)
-    pdf.cell(0, 7, _latin1(as_of), new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(0, 7, pdf_text(as_of), new_x="LMARGIN", new_y="NEXT")
     for heading, items in ((LIST_ACTIVE, lists.active), (LIST_EXPIRED, lists.expired)):
         pdf.ln(3)
         pdf.set_font("Helvetica", "B", 12)
-        pdf.cell(0, 8, _latin1(translate(language, heading)), new_x="LMARGIN", new_y="NEXT")
+        pdf.cell(0, 8, pdf_text(translate(language, heading)), new_x="LMARGIN", new_y="NEXT")
         pdf.set_font("Helvetica", "B", 9)
         for column, width in zip(COLUMNS[:-1], PDF_WIDTHS[:-1], strict=True):
-            pdf.cell(width, 6, _latin1(translate(language, column)), border=1)
+            pdf.cell(width, 6, pdf_text(translate(language, column)), border=1)
         pdf.ln()
         pdf.set_font("Helvetica", "", 9)
         for item in items:
             for value, width in zip(_row(item, language)[:-1], PDF_WIDTHS[:-1], strict=True):
-                text = _latin1(value)
+                text = pdf_text(value)
                 while text and pdf.get_string_width(text) > width - 2:
                     text = text[:-1]
                 pdf.cell(width, 6, text, border=1)
@@ -128,14 +121,6 @@ def _overview(backend: Backend, token: str | None) -> tuple[contracts.ContractLi
         return lists, sessions.display_name(account), email, account.id
 
 
-def _write(path: Path, data: bytes) -> None:
-    """Atomically (a temporary file renamed), readable by the owner only."""
-    temporary = path.with_suffix(path.suffix + ".part")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    temporary.replace(path)
-
 
 def export_overview(backend: Backend, token: str | None, caller: Caller) -> ExportResult:
     """Write the PDF and the CSV to the export directory; the paths come back."""
@@ -146,8 +131,8 @@ def export_overview(backend: Backend, token: str | None, caller: Caller) -> Expo
     try:
         folder.mkdir(parents=True, exist_ok=True)
         pdf_path, csv_path = folder / f"{base}.pdf", folder / f"{base}.csv"
-        _write(pdf_path, build_pdf(lists, caller.language, name))
-        _write(csv_path, build_csv(lists, caller.language))
+        write_private(pdf_path, build_pdf(lists, caller.language, name))
+        write_private(csv_path, build_csv(lists, caller.language))
     except OSError as exc:
         raise StorageUnavailable(MSG_NO_DISK) from exc
     with backend.transaction() as db:

@@ -31,11 +31,6 @@ SHARED = {
     "screens.widgets",
 }
 
-#: Circles that are known and being taken apart elsewhere (#18: services split by
-#: sub-domain); the test of that package is expected to fail until they are gone.
-KNOWN_CYCLES = {"services"}
-
-
 @cache
 def _graph() -> grimp.ImportGraph:
     return grimp.build_graph("tui", "screens", "services", "db", cache_dir=None)
@@ -100,11 +95,7 @@ def _cycles(package: str) -> list[list[str]]:
     return found
 
 
-@pytest.mark.parametrize("package", [
-    "tui", "screens", "db",
-    pytest.param("services", marks=pytest.mark.xfail(
-        "services" in KNOWN_CYCLES, reason="services are being split (#18)", strict=False)),
-])
+@pytest.mark.parametrize("package", ["tui", "screens", "services", "db"])
 def test_no_import_cycles(package: str) -> None:
     # the layers contract forbids imports upwards, so a circle stays inside one package
     assert _cycles(package) == []

@@ -13,7 +13,6 @@ letter) and stored only as a keyed digest.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,6 +35,7 @@ from services.backoffice.search import search
 from services.caller import Caller
 from services.crypto import new_code, normalize_code
 from services.errors import N_, Conflict, NotFound
+from services.files import pdf_text, write_private
 from services.normalize import text_input
 
 if TYPE_CHECKING:
@@ -112,13 +112,13 @@ def write_letter(backend: Backend, customer: Customer, code: str, valid_until: d
                                                       customer.last_name) if p),
                customer.street, " ".join(p for p in (customer.postal_code, customer.city) if p)]
     for line in filter(None, address):
-        pdf.cell(0, 6, _latin(line), new_x="LMARGIN", new_y="NEXT")
+        pdf.cell(0, 6, pdf_text(line), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(20)
     pdf.set_font("Helvetica", style="B", size=13)
-    pdf.cell(0, 8, _latin(texts["title"]), new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(0, 8, pdf_text(texts["title"]), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", size=11)
     pdf.ln(4)
-    pdf.multi_cell(0, 6, _latin(texts["body"].format(number=customer.number,
+    pdf.multi_cell(0, 6, pdf_text(texts["body"].format(number=customer.number,
                                                      until=valid_until.strftime("%d.%m.%Y"))))
     pdf.ln(4)
     pdf.set_font("Courier", style="B", size=16)
@@ -128,9 +128,7 @@ def write_letter(backend: Backend, customer: Customer, code: str, valid_until: d
     directory.mkdir(parents=True, exist_ok=True)
     stamp = backend.now().strftime("%Y%m%d-%H%M%S")
     path = directory / f"freischaltcode-{_safe(customer.number)}-{stamp}.pdf"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(bytes(pdf.output()))
+    write_private(path, bytes(pdf.output()))
     return path
 
 
@@ -147,10 +145,6 @@ LETTER = {
            "number": "Customer number", "code": "Activation code"},
 }
 
-
-def _latin(text: str) -> str:
-    """The core PDF fonts know Latin-1 only: other characters become '?'."""
-    return text.encode("latin-1", "replace").decode("latin-1")
 
 
 def _safe(number: str) -> str:

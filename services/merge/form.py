@@ -18,6 +18,7 @@ from db.models import Customer, SupportRequest
 from services import audit, mail
 from services.caller import Caller
 from services.errors import N_, NotFound, ValidationFailed
+from services.files import pdf_text
 from services.i18n import translate
 from services.merge.actor import Actor, _actor
 from services.merge.comparison import KIND_BLOCKED
@@ -47,20 +48,16 @@ def _own_request(db: DbSession, actor: Actor, reference: int) -> SupportRequest:
     return request
 
 
-def _latin1(value: object) -> str:
-    """fpdf2's core fonts speak Latin-1: everything else becomes '?'."""
-    return str(value or "").encode("latin-1", "replace").decode("latin-1")
-
 
 def _form_pdf(db: DbSession, request: SupportRequest, language: str) -> bytes:
     from fpdf import FPDF
 
     def t(msgid: str, **params: object) -> str:
-        return _latin1(translate(language, msgid, **params))
+        return pdf_text(translate(language, msgid, **params))
 
     details = request.details
     pdf = FPDF(format="A4")
-    pdf.set_title(_latin1(translate(language, FORM_TITLE)))
+    pdf.set_title(pdf_text(translate(language, FORM_TITLE)))
     pdf.add_page()
     pdf.set_font("Helvetica", "B", 16)
     pdf.multi_cell(0, 9, t(FORM_TITLE), new_x="LMARGIN", new_y="NEXT")
@@ -76,7 +73,7 @@ def _form_pdf(db: DbSession, request: SupportRequest, language: str) -> bytes:
         pdf.set_font("Helvetica", size=10)
         if customer is not None:
             for field, field_label, _blocking in COMPARED[:6]:
-                pdf.multi_cell(0, 5, f"{t(field_label)}: {_latin1(_value(customer, field))}",
+                pdf.multi_cell(0, 5, f"{t(field_label)}: {pdf_text(_value(customer, field))}",
                                new_x="LMARGIN", new_y="NEXT")
         pdf.ln(3)
     pdf.multi_cell(0, 5, t(FORM_DECLARATION), new_x="LMARGIN", new_y="NEXT")

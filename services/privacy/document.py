@@ -46,7 +46,7 @@ from db.models import (
     metadata,
 )
 from services.errors import N_, NotFound
-from services.exports import _latin1
+from services.files import pdf_text
 from services.i18n import format_date, translate
 
 FORMAT = "kundenkiosk-data-export/1"
@@ -195,7 +195,7 @@ def build_pdf(data: dict[str, Any], language: str, name: str, today: dt.date) ->
     from fpdf import FPDF
 
     def tr(msgid: str, **params: Any) -> str:
-        return _latin1(translate(language, msgid, **params))
+        return pdf_text(translate(language, msgid, **params))
 
     pdf = FPDF(format="A4")
     pdf.set_title(tr(PDF_TITLE))
@@ -219,6 +219,6 @@ def build_pdf(data: dict[str, Any], language: str, name: str, today: dt.date) ->
         for row in rows:
             text = "; ".join(f"{k}: {_value_text(v)}" for k, v in row.items()
                              if v not in (None, "", [], {}))
-            pdf.multi_cell(0, 4, _latin1(text), new_x="LMARGIN", new_y="NEXT")
+            pdf.multi_cell(0, 4, pdf_text(text), new_x="LMARGIN", new_y="NEXT")
             pdf.ln(1)
     return bytes(pdf.output())

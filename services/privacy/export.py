@@ -22,7 +22,7 @@ from db.models import Account, Session
 from services import accounts, audit, mail, sessions, throttle
 from services.caller import Caller
 from services.errors import N_, NotAllowed, StorageUnavailable, Throttled
-from services.exports import _write
+from services.files import write_private
 from services.i18n import format_date
 from services.privacy.document import build_json, build_pdf, collect
 
@@ -123,7 +123,7 @@ def export_my_data(backend: Backend, token: str | None, password: str, caller: C
                 paths = {}
                 for filename, content in files.items():
                     path = folder / filename
-                    _write(path, content)
+                    write_private(path, content)
                     paths[filename.rsplit(".", 1)[1]] = str(path)
             except OSError as exc:
                 raise StorageUnavailable(MSG_NO_DISK) from exc

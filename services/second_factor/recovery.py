@@ -21,6 +21,7 @@ from db.models import RecoveryCode
 from services import audit, sessions
 from services.crypto import CODE_ALPHABET, normalize_code
 from services.errors import N_, Conflict, StorageUnavailable, ValidationFailed
+from services.files import write_private
 from services.second_factor.factor import MSG_NOT_ON, has_factor
 
 if TYPE_CHECKING:
@@ -99,7 +100,6 @@ def write_recovery_letter(backend: Backend, token: str | None, codes: list[str],
                           caller: Caller) -> LetterResult:
     """The recovery codes as a PDF letter in the export directory (never mailed). Only
     codes that are the account's unused ones are written."""
-    from services.exports import _write
 
     with backend.transaction() as db:
         _row, account = sessions.live(db, backend, token)
@@ -115,7 +115,7 @@ def write_recovery_letter(backend: Backend, token: str | None, codes: list[str],
     path = folder / f"wiederherstellungscodes-{account_id}-{stamp}.pdf"
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        _write(path, build_letter_pdf(caller.language, name, codes, backend.now()))
+        write_private(path, build_letter_pdf(caller.language, name, codes, backend.now()))
     except OSError as exc:
         raise StorageUnavailable(MSG_NO_DISK) from exc
     with backend.transaction() as db:
