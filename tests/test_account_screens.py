@@ -435,3 +435,26 @@ async def test_password_with_the_name_is_refused_once(sqlite_backend) -> None:
         assert isinstance(app.screen, RegisterScreen)
         reason = text(app, "#register-password-error")
         assert reason and times_shown(app, reason) == 1
+
+
+async def test_keys_in_one_burst_follow_the_tab(sqlite_backend) -> None:
+    """A scanner, a paste of "user<TAB>password", tmux send-keys or a browser's burst: keys
+    that arrive together are queued at once. Tab moves the focus before the next key is
+    given to a widget (it used to be handled only after the keys behind it had already gone
+    to the old field, which got them all)."""
+    from textual import events
+
+    app = app_for(sqlite_backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.push_screen(LoginScreen())
+        await settle(pilot)
+        assert app.focused.id == "login-identifier"
+        burst = [*"eneu", "tab", *"geheim", "shift+tab", *"x"]
+        for key in burst:
+            character = key if len(key) == 1 else ("\t" if key == "tab" else None)
+            app.post_message(events.Key(key, character))
+        await settle(pilot)
+        # back with Shift+Tab: the field's text is selected on focus and "x" replaces it
+        assert app.screen.query_one("#login-identifier", Input).value == "x"
+        assert app.screen.query_one("#login-password", Input).value == "geheim"
+        assert app.focused.id == "login-identifier"

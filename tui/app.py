@@ -99,6 +99,12 @@ class KioskApp(SessionMixin, App[None], inherit_bindings=False):
                 tooltip=N_("Search for an action")),
         Binding("ctrl+q", "quit_app", N_("Quit"), id="quit", priority=True,
                 tooltip=N_("Quit the application")),
+        # Tab as a priority binding: handled as it arrives, so the keys behind it in one
+        # burst (a scanner, a paste, a browser) already go to the next field. Textual's
+        # screen binding runs only once Tab has bubbled up from the old field, after the
+        # keys behind it were handed to that field.
+        Binding("tab", "focus_next", show=False, priority=True),
+        Binding("shift+tab", "focus_previous", show=False, priority=True),
     ]
 
     #: Flow registry: name -> screen factory. Missing names show "available soon".
