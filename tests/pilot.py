@@ -4,9 +4,11 @@
 - logging in: ``login_token`` (a demo customer), ``new_agent`` / ``agent_login`` (a desk agent
   through both steps), ``enrol_on_screen``;
 - opening a screen: ``open_screen`` (with a session token), ``open_as`` (as a demo customer),
-  ``open_desk`` (the service desk as an agent), ``switch_tab``;
-- typing and forms: ``type_text``, ``search_desk``, ``fill``, ``confirm``;
-- reading the screen: ``text``, ``table_rows``, ``times_shown``, ``palette_hits``.
+  ``open_desk`` (the service desk as an agent), ``open_customer`` (a customer at the
+  desk), ``switch_tab``;
+- typing and forms: ``type_text``, ``search_desk``, ``fill``, ``press_button``, ``confirm``;
+- the command palette: ``run_command``, ``palette_hits``;
+- reading the screen: ``text``, ``table_rows``, ``times_shown``.
 """
 
 from __future__ import annotations
@@ -99,6 +101,12 @@ async def fill(pilot: Pilot, fields: Mapping[str, str] | None = None, /, **more:
     await pilot.pause()
 
 
+async def press_button(pilot: Pilot, selector: str) -> None:
+    """Press the button ``selector`` of the current screen and wait for what it does."""
+    pilot.app.screen.query_one(selector).press()
+    await settle(pilot)
+
+
 async def confirm(pilot: Pilot) -> None:
     """Answer the open confirmation dialog with yes and wait for what it does."""
     await pilot.click("#confirm-yes")
@@ -177,6 +185,12 @@ async def open_desk(pilot: Pilot, agent) -> None:
     await open_screen(pilot, DeskScreen(agent.display_name, agent.kind), agent.token)
 
 
+async def open_customer(pilot: Pilot, number: str) -> None:
+    """On the desk: open the customer view of the customer number ``number``."""
+    pilot.app.screen.open_number(number)
+    await settle(pilot)
+
+
 async def enrol_on_screen(pilot: Pilot, backend) -> list[str]:
     """On the enrolment screen: type the code of the secret it shows (the backend's clock),
     then leave the recovery codes screen; returns the recovery codes it showed."""
@@ -207,6 +221,17 @@ async def palette_hits(pilot: Pilot, timeout: float = 10.0) -> int:
         if count or time.monotonic() > deadline:
             return count
         await pilot.pause(0.05)
+
+
+async def run_command(pilot: Pilot, words: str) -> None:
+    """Open the command palette, type ``words``, and run the first command it lists."""
+    await pilot.press("ctrl+p")
+    await settle(pilot)
+    await type_text(pilot, words)
+    assert await palette_hits(pilot), f"the palette lists nothing for {words!r}"
+    await settle(pilot)
+    await pilot.press("enter")
+    await settle(pilot)
 
 
 def times_shown(app, needle: str) -> int:

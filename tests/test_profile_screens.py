@@ -4,7 +4,7 @@ connected profile with the password."""
 
 from __future__ import annotations
 
-from pilot import app_for, open_as, settle, switch_tab, table_rows, text
+from pilot import app_for, open_as, press_button, settle, switch_tab, table_rows, text
 from sqlalchemy import select
 from textual.widgets import DataTable, Input, Select, TabbedContent
 
@@ -94,15 +94,12 @@ async def test_email_addresses(sqlite_backend) -> None:
         await settle(pilot)
         assert "gültige E-Mail-Adresse" in text(app, "#profile-new-email-error")
         new.value = "buero@example.de"
-        app.screen.query_one("#profile-email-add").press()
-        await settle(pilot)
+        await press_button(pilot, "#profile-email-add")
         assert _rows(app, "profile-emails-table")[1] == "Weitere Adresse | buero@example.de"
         # the login address is not removed here
-        app.screen.query_one("#profile-email-remove").press()
-        await settle(pilot)
+        await press_button(pilot, "#profile-email-remove")
         assert "Meine Einstellungen" in text(app, "#profile-new-email-error")
-        app.screen.query_one("#profile-open-settings").press()
-        await settle(pilot)
+        await press_button(pilot, "#profile-open-settings")
         assert isinstance(app.screen, SettingsScreen)
 
 
@@ -167,8 +164,7 @@ async def test_numbers_tab_opens_the_link_screen(sqlite_backend) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await open_as(pilot, "eneu", ProfileScreen())
         await switch_tab(pilot, "profile-tabs", "tab-numbers")
-        app.screen.query_one("#profile-open-numbers").press()
-        await settle(pilot)
+        await press_button(pilot, "#profile-open-numbers")
         assert isinstance(app.screen, CustomerNumbersScreen)
 
 
@@ -223,8 +219,7 @@ async def test_settings_from_the_start_page(sqlite_backend) -> None:
     app = app_for(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
         await open_as(pilot, "eneu", HomeScreen("Erika"))
-        app.screen.query_one("#nav-settings").press()
-        await settle(pilot)
+        await press_button(pilot, "#nav-settings")
         assert isinstance(app.screen, SettingsScreen)
         assert app.focused is app.screen.query_one("#settings-current-password")
 
