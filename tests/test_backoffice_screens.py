@@ -11,13 +11,14 @@ from pilot import (
     fill,
     login_token,
     new_agent,
+    open_customer,
     open_desk,
-    palette_hits,
+    open_screen,
+    run_command,
     search_desk,
     settle,
     table_rows,
     text,
-    type_text,
 )
 from sqlalchemy import select
 from test_backoffice import AGENT_PW, SUPER_PW, _conflict_request
@@ -122,8 +123,7 @@ async def test_record_text_is_shown_literally(sqlite_backend):
         await search_desk(pilot, "777001")
         table = app.screen.query_one("#desk-results")
         assert str(table.get_row_at(0)[2]).startswith("[b]Fett[/b]")
-        app.screen.open_number("777001")
-        await settle(pilot)
+        await open_customer(pilot, "777001")
         assert "[b]Fett[/b] [31mRot" in text(app, "#cv-title")
         assert "[link=x]Berlin" in text(app, "#cv-record")
 
@@ -133,8 +133,7 @@ async def test_new_activation_code_is_confirmed_and_shown_once(sqlite_backend):
     app = app_for(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
         await open_desk(pilot, new_agent(sqlite_backend))
-        app.screen.open_number("100001")
-        await settle(pilot)
+        await open_customer(pilot, "100001")
         assert isinstance(app.screen, CustomerScreen)
         await pilot.press("n")
         await settle(pilot)
@@ -171,8 +170,7 @@ async def test_unfreeze_and_unlock_from_the_views(sqlite_backend):
     app = app_for(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
         await open_desk(pilot, new_agent(sqlite_backend))
-        app.screen.open_number("100005")
-        await settle(pilot)
+        await open_customer(pilot, "100005")
         assert "gesperrt" in text(app, "#cv-title")
         await pilot.press("u")
         await settle(pilot)
@@ -266,13 +264,7 @@ async def test_palette_jumps_to_a_customer_number(sqlite_backend):
     app = app_for(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
         await open_desk(pilot, new_agent(sqlite_backend))
-        await pilot.press("ctrl+p")
-        await settle(pilot)
-        await type_text(pilot, "100004")
-        assert await palette_hits(pilot)
-        await settle(pilot)
-        await pilot.press("enter")
-        await settle(pilot)
+        await run_command(pilot, "100004")
         assert isinstance(app.screen, CustomerScreen)
         assert "100004" in text(app, "#cv-title")
 
@@ -282,8 +274,7 @@ async def test_supervisor_keys_disabled_for_agents(sqlite_backend):
     app = app_for(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
         await open_desk(pilot, new_agent(sqlite_backend))
-        app.screen.open_number("100005")
-        await settle(pilot)
+        await open_customer(pilot, "100005")
         await pilot.press("r")
         await settle(pilot)
         assert isinstance(app.screen, CustomerScreen)
@@ -319,8 +310,7 @@ async def test_unlink_acts_on_the_chosen_contract_and_asks_when_ambiguous(sqlite
     app = app_for(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
         await open_desk(pilot, new_agent(sqlite_backend))
-        await app.push_screen(CustomerScreen(customer_id, came_for))
-        await settle(pilot)
+        await open_screen(pilot, CustomerScreen(customer_id, came_for))
         await pilot.press("a")
         await settle(pilot)
         if came_for is None:
@@ -342,8 +332,7 @@ async def test_desk_values_are_human_and_the_iban_masked_until_shown(sqlite_back
     app = app_for(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
         await open_desk(pilot, new_agent(sqlite_backend))
-        app.screen.open_number("200001")
-        await settle(pilot)
+        await open_customer(pilot, "200001")
         record = text(app, "#cv-record")
         assert "DE89370400440532013000" not in record and "0532" not in record
         assert "DE89 **** **** **** **30 00" in record
@@ -367,8 +356,7 @@ async def test_supervisor_reassigns_a_number(sqlite_backend):
     app = app_for(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
         await open_desk(pilot, new_agent(sqlite_backend, "desk_supervisor", "supervisor", SUPER_PW))
-        app.screen.open_number("100005")
-        await settle(pilot)
+        await open_customer(pilot, "100005")
         await pilot.press("r")
         await settle(pilot)
         app.screen.query_one("#reassign-account").value = "erika.neu@example.de"
@@ -475,8 +463,7 @@ async def test_supervisor_reverses_a_merge(sqlite_backend):
     app = app_for(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
         await open_desk(pilot, new_agent(sqlite_backend, "desk_supervisor", "supervisor", SUPER_PW))
-        app.screen.open_number("200001")
-        await settle(pilot)
+        await open_customer(pilot, "200001")
         merges = app.screen.query_one("#cv-merges")
         assert merges.row_count == 1 and str(merges.get_row_at(0)[5]) == "ja"
         await pilot.press("z")
