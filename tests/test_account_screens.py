@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import pytest
-from pilot import app_for, settle, text, times_shown
+from pilot import app_for, open_as, open_screen, press_button, settle, text, times_shown
 from sqlalchemy import func, select
 from textual.widgets import Checkbox, Input
 from welcome_helpers import make_customer
@@ -50,8 +50,7 @@ async def register(pilot, values: dict[str, str] = FORM, terms: bool = True) -> 
     assert isinstance(pilot.app.screen, RegisterScreen)
     await fill(pilot, values)
     pilot.app.screen.query_one("#register-terms", Checkbox).value = terms
-    pilot.app.screen.query_one("#register-submit").press()
-    await settle(pilot)
+    await press_button(pilot, "#register-submit")
 
 
 async def test_register_confirm_login_logout(sqlite_backend) -> None:
@@ -62,8 +61,7 @@ async def test_register_confirm_login_logout(sqlite_backend) -> None:
         sent = last_mail(sqlite_backend)
         assert sent.to == "Erika.Mueller@example.org" and sent.template == "verify_email"
         await fill(pilot, {"verify-code": sent.params["code"].lower()})
-        app.screen.query_one("#verify-submit").press()
-        await settle(pilot)
+        await press_button(pilot, "#verify-submit")
         assert isinstance(app.screen, LoginScreen)
         assert "bestätigt" in text(app, "#login-notice")
         # e-mail in another case works as the identifier
@@ -131,8 +129,7 @@ async def test_wrong_code_then_login_to_unconfirmed_account_leads_to_confirmatio
     async with app.run_test(size=SIZE) as pilot:
         await register(pilot)
         await fill(pilot, {"verify-code": "WRONGCODE9"})
-        app.screen.query_one("#verify-submit").press()
-        await settle(pilot)
+        await press_button(pilot, "#verify-submit")
         assert isinstance(app.screen, VerifyScreen)
         assert text(app, "#verify-code-error")
         assert times_shown(app, text(app, "#verify-code-error")) == 1
@@ -141,8 +138,7 @@ async def test_wrong_code_then_login_to_unconfirmed_account_leads_to_confirmatio
         await pilot.click("#welcome-login")
         await settle(pilot)
         await fill(pilot, {"login-identifier": FORM["register-email"], "login-password": PASSWORD})
-        app.screen.query_one("#login-submit").press()
-        await settle(pilot)
+        await press_button(pilot, "#login-submit")
         assert isinstance(app.screen, VerifyScreen)
 
 
@@ -153,8 +149,7 @@ async def test_wrong_password_is_neutral(sqlite_backend) -> None:
         await settle(pilot)
         await fill(pilot, {"login-identifier": "nobody@example.org",
                            "login-password": "irgendein-falsches-passwort"})
-        app.screen.query_one("#login-submit").press()
-        await settle(pilot)
+        await press_button(pilot, "#login-submit")
         # issue 19.10: once, beside the password, not again as the form's message
         unknown = text(app, "#login-password-error")
         assert "nicht korrekt" in unknown and times_shown(app, "nicht korrekt") == 1
@@ -166,8 +161,7 @@ async def test_empty_login_fields(sqlite_backend) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.click("#welcome-login")
         await settle(pilot)
-        app.screen.query_one("#login-submit").press()
-        await settle(pilot)
+        await press_button(pilot, "#login-submit")
         assert "leer" in text(app, "#login-identifier-error")
         assert "leer" in text(app, "#login-password-error")
 
@@ -175,29 +169,24 @@ async def test_empty_login_fields(sqlite_backend) -> None:
 async def _registered_and_confirmed(pilot, backend) -> None:
     await register(pilot)
     await fill(pilot, {"verify-code": last_mail(backend).params["code"]})
-    pilot.app.screen.query_one("#verify-submit").press()
-    await settle(pilot)
+    await press_button(pilot, "#verify-submit")
 
 
 async def test_forgotten_password(sqlite_backend) -> None:
     app = app_for(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
         await _registered_and_confirmed(pilot, sqlite_backend)
-        app.screen.query_one("#login-forgot").press()
-        await settle(pilot)
+        await press_button(pilot, "#login-forgot")
         assert isinstance(app.screen, ForgotPasswordScreen)
-        app.screen.query_one("#forgot-submit").press()
-        await settle(pilot)
+        await press_button(pilot, "#forgot-submit")
         code = last_mail(sqlite_backend).params["code"]
         await fill(pilot, {"reset-code": code, "reset-password": NEW_PASSWORD,
                            "reset-password-confirm": NEW_PASSWORD})
-        app.screen.query_one("#reset-submit").press()
-        await settle(pilot)
+        await press_button(pilot, "#reset-submit")
         assert isinstance(app.screen, LoginScreen)  # no automatic login
         assert app.session_token is None
         await fill(pilot, {"login-password": NEW_PASSWORD})
-        app.screen.query_one("#login-submit").press()
-        await settle(pilot)
+        await press_button(pilot, "#login-submit")
         assert isinstance(app.screen, HomeScreen)
 
 
@@ -206,20 +195,16 @@ async def test_settings_change_password_and_reauth(sqlite_backend, clock) -> Non
     async with app.run_test(size=SIZE) as pilot:
         await _registered_and_confirmed(pilot, sqlite_backend)
         await fill(pilot, {"login-password": PASSWORD})
-        app.screen.query_one("#login-submit").press()
-        await settle(pilot)
-        app.screen.query_one("#nav-settings").press()
-        await settle(pilot)
+        await press_button(pilot, "#login-submit")
+        await press_button(pilot, "#nav-settings")
         assert isinstance(app.screen, SettingsScreen)
         await fill(pilot, {"settings-current-password": "falsch-falsch-falsch-1",
                            "settings-new-password": NEW_PASSWORD,
                            "settings-new-password-confirm": NEW_PASSWORD})
-        app.screen.query_one("#settings-password-submit").press()
-        await settle(pilot)
+        await press_button(pilot, "#settings-password-submit")
         assert text(app, "#settings-current-password-error") and text(app, "#form-error") == ""
         await fill(pilot, {"settings-current-password": PASSWORD})
-        app.screen.query_one("#settings-password-submit").press()
-        await settle(pilot)
+        await press_button(pilot, "#settings-password-submit")
         assert "geändert" in text(app, "#settings-notice")
         # Six active minutes later a sensitive action asks for the password again.
         for _ in range(4):
@@ -230,8 +215,7 @@ async def test_settings_change_password_and_reauth(sqlite_backend, clock) -> Non
         await settle(pilot)
         assert isinstance(app.screen, ReauthDialog)
         await fill(pilot, {"reauth-password": NEW_PASSWORD})
-        app.screen.query_one("#reauth-submit").press()
-        await settle(pilot)
+        await press_button(pilot, "#reauth-submit")
         assert done == [True]
         assert isinstance(app.screen, SettingsScreen)
 
@@ -245,8 +229,7 @@ async def test_customer_number_given_at_registration_is_linked(sqlite_backend) -
                                "register-last-name": "Mueller"})
         await register(pilot, values)
         await fill(pilot, {"verify-code": last_mail(sqlite_backend).params["code"]})
-        app.screen.query_one("#verify-submit").press()
-        await settle(pilot)
+        await press_button(pilot, "#verify-submit")
         assert "K-100200" in text(app, "#login-notice")
     with sqlite_backend.transaction() as s:
         assert s.scalar(select(CustomerLink.customer_id)) == customer_id
@@ -260,8 +243,7 @@ async def test_hostile_names_are_shown_as_text(sqlite_backend, hostile) -> None:
         with sqlite_backend.transaction() as s:
             s.scalar(select(Account)).first_name = hostile
         await fill(pilot, {"login-password": PASSWORD})
-        app.screen.query_one("#login-submit").press()
-        await settle(pilot)
+        await press_button(pilot, "#login-submit")
         shown = text(app, "#home-greeting")
         assert hostile.replace("\x1b", "") in shown or hostile.lstrip("\x1b") in shown
         assert "\x1b" not in shown
@@ -272,8 +254,7 @@ async def test_idle_session_expires_on_the_server(sqlite_backend, clock) -> None
     async with app.run_test(size=SIZE) as pilot:
         await _registered_and_confirmed(pilot, sqlite_backend)
         await fill(pilot, {"login-password": PASSWORD})
-        app.screen.query_one("#login-submit").press()
-        await settle(pilot)
+        await press_button(pilot, "#login-submit")
         assert isinstance(app.screen, HomeScreen)
         clock.advance(minutes=3)
         app.check_session()
@@ -298,7 +279,7 @@ async def test_typing_again_after_a_wrong_password_logs_in(sqlite_backend) -> No
 
 
 async def test_start_page_sections_in_the_command_palette(sqlite_backend) -> None:
-    from pilot import login_token, palette_hits
+    from pilot import palette_hits
 
     from screens.merge import MergeScreen
     from services.demo import load_demo
@@ -307,9 +288,7 @@ async def test_start_page_sections_in_the_command_palette(sqlite_backend) -> Non
     load_demo(sqlite_backend)
     app = app_for(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
-        app.set_session(login_token(sqlite_backend, "amueller"))
-        await app.push_screen(HomeScreen("Anna Müller"))
-        await settle(pilot)
+        await open_as(pilot, "amueller", HomeScreen("Anna Müller"))
         titles = [title for title, _cb, _help in kiosk_commands(app)]
         assert "Kundennummern zusammenführen" in titles and "Meine Kundendaten" in titles
         assert "Anmelden" not in titles  # the welcome screen's entries stay there
@@ -328,8 +307,7 @@ async def test_start_page_moves_with_the_arrow_keys(sqlite_backend, size) -> Non
     # scroll container's own down/up bindings used to win and only scrolled the page).
     app = app_for(sqlite_backend)
     async with app.run_test(size=size) as pilot:
-        await app.push_screen(HomeScreen("Erika"))
-        await settle(pilot)
+        await open_screen(pilot, HomeScreen("Erika"))
         assert app.focused.id == "nav-profile"
         await pilot.press("down", "down")
         assert app.focused.id == "nav-contracts"
@@ -350,8 +328,6 @@ async def test_welcome_moves_with_the_arrow_keys(sqlite_backend, size) -> None:
 
 
 async def test_f10_logs_out_from_every_flow_screen(sqlite_backend) -> None:
-    from pilot import login_token
-
     from screens.contracts import contracts_flow
     from screens.merge import merge_flow
     from screens.products import ProductsScreen
@@ -362,9 +338,7 @@ async def test_f10_logs_out_from_every_flow_screen(sqlite_backend) -> None:
     for factory in (ProductsScreen, contracts_flow, merge_flow):
         app = app_for(sqlite_backend)
         async with app.run_test(size=SIZE) as pilot:
-            app.set_session(login_token(sqlite_backend, "amueller"))
-            await app.push_screen(factory())
-            await settle(pilot)
+            await open_as(pilot, "amueller", factory())
             await pilot.press("f10")
             await settle(pilot)
             assert isinstance(app.screen, WelcomeScreen), factory
@@ -385,8 +359,7 @@ async def register_after_language_switch(pilot, salutation: str | None = None) -
     await settle(pilot)
     await fill(pilot, FORM)
     pilot.app.screen.query_one("#register-terms", Checkbox).value = True
-    pilot.app.screen.query_one("#register-submit").press()
-    await settle(pilot)
+    await press_button(pilot, "#register-submit")
 
 
 @pytest.mark.parametrize("language", ["de", "en"])

@@ -5,7 +5,7 @@ aufheben" with Pilot, and snapshots of the objection dialog in German and Englis
 from __future__ import annotations
 
 import pytest
-from pilot import agent_login, app_for, login_token, settle, text
+from pilot import app_for, login_token, new_agent, open_desk, settle, text, type_text
 from sqlalchemy import select
 from textual.pilot import Pilot
 
@@ -23,20 +23,13 @@ from screens.backoffice.desk import DeskScreen
 from screens.backoffice.dialogs import NoteDialog
 from screens.backoffice.objection import ObjectionDialog, ObjectionDoneDialog
 from services import contracts
-from services.agents import create_agent
 from services.caller import Caller
 from services.demo import load_demo
 from services.errors import Conflict, NotAllowed, NotFound
 
-PASSWORD = "Schreibtisch-Kaffee-Leuchte-77"
 SIZE = (110, 40)
 GOOD = {"number": "431177", "birth_date": "05.10.2000", "last_name": "Musterjobber",
         "postal_code": "34117"}
-
-
-def _agent(backend, name: str = "desk_agent", role: str = "agent"):
-    create_agent(backend, name, role, PASSWORD)
-    return agent_login(backend, name, PASSWORD)
 
 
 def _linked(backend) -> str:
@@ -58,7 +51,7 @@ def _customer_id(backend, number: str = "100001") -> int:
 
 def test_unlink_after_objection_resolves_mails_and_audits(backend) -> None:
     code = _linked(backend)
-    token = _agent(backend).token
+    token = new_agent(backend).token
     objection = contracts.object_to_link(backend, token, code, Caller(terminal_id="desk-1"))
     result = contracts.unlink_contract(backend, token, objection.customer_id, "431177",
                                        Caller(terminal_id="desk-1"), "  Auf Wunsch des Kunden ")
@@ -89,7 +82,7 @@ def test_unlink_refuses_customers_other_customers_and_unlinked(backend) -> None:
     for token in (login_token(backend, "amueller"), login_token(backend, "lfuchs")):
         with pytest.raises(NotAllowed):
             contracts.unlink_contract(backend, token, customer_id, "431177", Caller())
-    token = _agent(backend).token
+    token = new_agent(backend).token
     with pytest.raises(NotFound):  # the contract is not this customer's
         contracts.unlink_contract(backend, token, _customer_id(backend, "100005"), "431177",
                                   Caller())
@@ -110,17 +103,11 @@ def test_unlink_refuses_customers_other_customers_and_unlinked(backend) -> None:
 # --------------------------------------------------------------------------- Pilot
 
 
-async def _desk(app, pilot, result) -> None:
-    app.set_session(result.token)
-    await app.push_screen(DeskScreen(result.display_name, result.kind))
-    await settle(pilot)
-
-
 async def test_desk_objection_queue_customer_unlink(sqlite_backend) -> None:
     code = _linked(sqlite_backend)
     app = app_for(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
-        await _desk(app, pilot, _agent(sqlite_backend))
+        await open_desk(pilot, new_agent(sqlite_backend))
         await pilot.press("f9")
         await settle(pilot)
         assert isinstance(app.screen, ObjectionDialog)
@@ -175,11 +162,10 @@ async def test_desk_objection_from_the_palette_and_throttled(sqlite_backend) -> 
     _linked(sqlite_backend)
     app = app_for(sqlite_backend, language="en")
     async with app.run_test(size=SIZE) as pilot:
-        await _desk(app, pilot, _agent(sqlite_backend))
+        await open_desk(pilot, new_agent(sqlite_backend))
         await pilot.press("ctrl+p")
         await settle(pilot)
-        for ch in "objection":
-            await pilot.press(ch)
+        await type_text(pilot, "objection")
         await settle(pilot)
         await pilot.press("enter")
         await settle(pilot)
@@ -203,12 +189,12 @@ async def test_desk_objection_from_the_palette_and_throttled(sqlite_backend) -> 
 def _snap_app(backend, language: str):
     _linked(backend)
     app = app_for(backend, language=language)
-    app._desk = _agent(backend)  # type: ignore[attr-defined]
+    app._desk = new_agent(backend)  # type: ignore[attr-defined]
     return app
 
 
 async def _dialog(pilot: Pilot) -> None:
-    await _desk(pilot.app, pilot, pilot.app._desk)  # type: ignore[attr-defined]
+    await open_desk(pilot, pilot.app._desk)  # type: ignore[attr-defined]
     await pilot.press("f9")
     await settle(pilot)
     pilot.app.screen.query_one("#objection-code").value = "FALSCH-123"

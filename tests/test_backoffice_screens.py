@@ -4,7 +4,22 @@ you type, the customer view and its actions, the queues, the palette jump."""
 from __future__ import annotations
 
 import pytest
-from pilot import agent_login, app_for, enrol_on_screen, palette_hits, settle, text
+from pilot import (
+    app_for,
+    confirm,
+    enrol_on_screen,
+    fill,
+    login_token,
+    new_agent,
+    open_customer,
+    open_desk,
+    open_screen,
+    run_command,
+    search_desk,
+    settle,
+    table_rows,
+    text,
+)
 from sqlalchemy import select
 from test_backoffice import AGENT_PW, SUPER_PW, _conflict_request
 
@@ -23,30 +38,12 @@ from screens.backoffice.dialogs import CodeDialog, ConfirmDialog, NoteDialog
 from screens.backoffice.login import AgentLoginScreen
 from screens.totp import TotpCodeScreen
 from screens.welcome import WelcomeScreen
-from services import accounts, backoffice
+from services import backoffice
 from services.agents import create_agent
 from services.caller import Caller
 from services.demo import load_demo
 
 SIZE = (110, 40)
-
-
-def _agent(backend, role="agent"):
-    name = "desk_" + role
-    create_agent(backend, name, role, AGENT_PW if role == "agent" else SUPER_PW)
-    return agent_login(backend, name, AGENT_PW if role == "agent" else SUPER_PW)
-
-
-async def _desk(app, pilot, backend, role="agent"):
-    result = _agent(backend, role)
-    app.set_session(result.token)
-    await app.push_screen(DeskScreen(result.display_name, result.kind))
-    await settle(pilot)
-
-
-async def _type(pilot, value: str) -> None:
-    for ch in value:
-        await pilot.press(ch)
 
 
 async def test_entry_hidden_and_refused_in_kiosk_mode(sqlite_backend):
@@ -74,8 +71,8 @@ async def test_agent_login_wrong_then_right(sqlite_backend):
         await pilot.press("ctrl+b")
         await settle(pilot)
         assert isinstance(app.screen, AgentLoginScreen)
-        app.screen.query_one("#agent-identifier").value = "amueller"  # a customer
-        app.screen.query_one("#agent-password").value = "Sonnenblume-Kassel-2026"
+        await fill(pilot, {"agent-identifier": "amueller",  # a customer
+                           "agent-password": "Sonnenblume-Kassel-2026"})
         await pilot.click("#agent-submit")
         await settle(pilot)
         # #15: the code step comes whatever the password; no code opens it
@@ -89,8 +86,7 @@ async def test_agent_login_wrong_then_right(sqlite_backend):
         await pilot.click("#totp-cancel")
         await settle(pilot)
         assert isinstance(app.screen, AgentLoginScreen)
-        app.screen.query_one("#agent-identifier").value = "desk_agent"
-        app.screen.query_one("#agent-password").value = AGENT_PW
+        await fill(pilot, {"agent-identifier": "desk_agent", "agent-password": AGENT_PW})
         await pilot.click("#agent-submit")
         await settle(pilot)
         await enrol_on_screen(pilot, sqlite_backend)
@@ -102,13 +98,9 @@ async def test_search_as_you_type_and_open_the_customer(sqlite_backend):
     load_demo(sqlite_backend)
     app = app_for(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
-        await _desk(app, pilot, sqlite_backend)
-        await _type(pilot, "mül")
-        await pilot.pause(0.4)
-        await settle(pilot)
-        table = app.screen.query_one("#desk-results")
-        rows = [str(table.get_row_at(i)[1]) for i in range(table.row_count)]
-        assert rows == ["200001", "200002"]
+        await open_desk(pilot, new_agent(sqlite_backend))
+        await search_desk(pilot, "mül")
+        assert [row[1] for row in table_rows(app, "desk-results")] == ["200001", "200002"]
         await pilot.press("enter")  # submit: focus to the results
         await settle(pilot)
         await pilot.press("enter")  # open the first
@@ -127,14 +119,11 @@ async def test_record_text_is_shown_literally(sqlite_backend):
                   postal_code="10115", city="[link=x]Berlin")
     app = app_for(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
-        await _desk(app, pilot, sqlite_backend)
-        await _type(pilot, "777001")
-        await pilot.pause(0.4)
-        await settle(pilot)
+        await open_desk(pilot, new_agent(sqlite_backend))
+        await search_desk(pilot, "777001")
         table = app.screen.query_one("#desk-results")
         assert str(table.get_row_at(0)[2]).startswith("[b]Fett[/b]")
-        app.screen.open_number("777001")
-        await settle(pilot)
+        await open_customer(pilot, "777001")
         assert "[b]Fett[/b] [31mRot" in text(app, "#cv-title")
         assert "[link=x]Berlin" in text(app, "#cv-record")
 
@@ -143,9 +132,8 @@ async def test_new_activation_code_is_confirmed_and_shown_once(sqlite_backend):
     load_demo(sqlite_backend)
     app = app_for(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
-        await _desk(app, pilot, sqlite_backend)
-        app.screen.open_number("100001")
-        await settle(pilot)
+        await open_desk(pilot, new_agent(sqlite_backend))
+        await open_customer(pilot, "100001")
         assert isinstance(app.screen, CustomerScreen)
         await pilot.press("n")
         await settle(pilot)
@@ -157,8 +145,7 @@ async def test_new_activation_code_is_confirmed_and_shown_once(sqlite_backend):
                 len(db.scalars(select(ActivationCode.id)).all())
         await pilot.press("n")
         await settle(pilot)
-        await pilot.click("#confirm-yes")
-        await settle(pilot)
+        await confirm(pilot)
         assert isinstance(app.screen, CodeDialog)
         code = text(app, "#issued-code").strip()
         assert len(code) == 14 and code.count("-") == 2  # XXXX-XXXX-XXXX (issue 19.13)
@@ -182,20 +169,17 @@ async def test_unfreeze_and_unlock_from_the_views(sqlite_backend):
         fuchs_id = fuchs.id
     app = app_for(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
-        await _desk(app, pilot, sqlite_backend)
-        app.screen.open_number("100005")
-        await settle(pilot)
+        await open_desk(pilot, new_agent(sqlite_backend))
+        await open_customer(pilot, "100005")
         assert "gesperrt" in text(app, "#cv-title")
         await pilot.press("u")
         await settle(pilot)
-        await pilot.click("#confirm-yes")
-        await settle(pilot)
+        await confirm(pilot)
         assert "gesperrt" not in text(app, "#cv-title")
         await pilot.press("l")
         await settle(pilot)
         assert "lfuchs" in text(app, "#confirm-question")
-        await pilot.click("#confirm-yes")
-        await settle(pilot)
+        await confirm(pilot)
     with sqlite_backend.transaction() as db:
         assert db.get(Account, fuchs_id).status == "active"
         assert not db.scalars(select(Throttle)).all()
@@ -205,10 +189,8 @@ async def test_account_hit_opens_the_account_view_and_resets_password(sqlite_bac
     load_demo(sqlite_backend)
     app = app_for(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
-        await _desk(app, pilot, sqlite_backend)
-        await _type(pilot, "erika")
-        await pilot.pause(0.4)
-        await settle(pilot)
+        await open_desk(pilot, new_agent(sqlite_backend))
+        await search_desk(pilot, "erika")
         table = app.screen.query_one("#desk-results")
         assert table.row_count == 1 and str(table.get_row_at(0)[0]) == "Benutzer"
         table.focus()
@@ -217,8 +199,7 @@ async def test_account_hit_opens_the_account_view_and_resets_password(sqlite_bac
         assert isinstance(app.screen, AccountScreen)
         await pilot.press("p")
         await settle(pilot)
-        await pilot.click("#confirm-yes")
-        await settle(pilot)
+        await confirm(pilot)
     with sqlite_backend.transaction() as db:
         assert db.scalars(select(OutboxMail.to).where(
             OutboxMail.template == "password_reset")).all() == ["erika.neu@example.de"]
@@ -229,7 +210,7 @@ async def test_queue_take_and_resolve(sqlite_backend):
     reference = _conflict_request(sqlite_backend)
     app = app_for(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
-        await _desk(app, pilot, sqlite_backend)
+        await open_desk(pilot, new_agent(sqlite_backend))
         await pilot.press("f6")
         await settle(pilot)
         queues = app.screen.query_one("#desk-queues")
@@ -261,7 +242,7 @@ async def test_reject_needs_a_reason_in_the_dialog(sqlite_backend):
     reference = _conflict_request(sqlite_backend)
     app = app_for(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
-        await _desk(app, pilot, sqlite_backend)
+        await open_desk(pilot, new_agent(sqlite_backend))
         await pilot.press("f6")
         await settle(pilot)
         await pilot.press("ctrl+g")
@@ -282,14 +263,8 @@ async def test_palette_jumps_to_a_customer_number(sqlite_backend):
     load_demo(sqlite_backend)
     app = app_for(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
-        await _desk(app, pilot, sqlite_backend)
-        await pilot.press("ctrl+p")
-        await settle(pilot)
-        await _type(pilot, "100004")
-        assert await palette_hits(pilot)
-        await settle(pilot)
-        await pilot.press("enter")
-        await settle(pilot)
+        await open_desk(pilot, new_agent(sqlite_backend))
+        await run_command(pilot, "100004")
         assert isinstance(app.screen, CustomerScreen)
         assert "100004" in text(app, "#cv-title")
 
@@ -298,9 +273,8 @@ async def test_supervisor_keys_disabled_for_agents(sqlite_backend):
     load_demo(sqlite_backend)
     app = app_for(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
-        await _desk(app, pilot, sqlite_backend)
-        app.screen.open_number("100005")
-        await settle(pilot)
+        await open_desk(pilot, new_agent(sqlite_backend))
+        await open_customer(pilot, "100005")
         await pilot.press("r")
         await settle(pilot)
         assert isinstance(app.screen, CustomerScreen)
@@ -335,9 +309,8 @@ async def test_unlink_acts_on_the_chosen_contract_and_asks_when_ambiguous(sqlite
     customer_id = _link_both_contracts(sqlite_backend)
     app = app_for(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
-        await _desk(app, pilot, sqlite_backend)
-        await app.push_screen(CustomerScreen(customer_id, came_for))
-        await settle(pilot)
+        await open_desk(pilot, new_agent(sqlite_backend))
+        await open_screen(pilot, CustomerScreen(customer_id, came_for))
         await pilot.press("a")
         await settle(pilot)
         if came_for is None:
@@ -358,9 +331,8 @@ async def test_desk_values_are_human_and_the_iban_masked_until_shown(sqlite_back
     load_demo(sqlite_backend)
     app = app_for(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
-        await _desk(app, pilot, sqlite_backend)
-        app.screen.open_number("200001")
-        await settle(pilot)
+        await open_desk(pilot, new_agent(sqlite_backend))
+        await open_customer(pilot, "200001")
         record = text(app, "#cv-record")
         assert "DE89370400440532013000" not in record and "0532" not in record
         assert "DE89 **** **** **** **30 00" in record
@@ -383,16 +355,14 @@ async def test_supervisor_reassigns_a_number(sqlite_backend):
     load_demo(sqlite_backend)
     app = app_for(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
-        await _desk(app, pilot, sqlite_backend, role="supervisor")
-        app.screen.open_number("100005")
-        await settle(pilot)
+        await open_desk(pilot, new_agent(sqlite_backend, "desk_supervisor", "supervisor", SUPER_PW))
+        await open_customer(pilot, "100005")
         await pilot.press("r")
         await settle(pilot)
         app.screen.query_one("#reassign-account").value = "erika.neu@example.de"
         await pilot.click("#reassign-account-submit")
         await settle(pilot)
-        await pilot.click("#confirm-yes")
-        await settle(pilot)
+        await confirm(pilot)
         assert str(app.screen.query_one("#cv-accounts").get_row_at(0)[0]) == "eneu"
     with sqlite_backend.transaction() as db:
         assert db.scalar(select(Customer.number)) is not None
@@ -427,7 +397,7 @@ async def test_every_queue_shows_and_closes_its_items(sqlite_backend, clock, kin
     clock.advance(days=4)
     app = app_for(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
-        await _desk(app, pilot, sqlite_backend)
+        await open_desk(pilot, new_agent(sqlite_backend))
         await _queue_row(app, pilot, kind)
         items = app.screen.query_one("#desk-queue-items")
         row = items.get_row_index(str(ident))  # the demo may hold items of its own
@@ -451,31 +421,28 @@ async def test_every_queue_shows_and_closes_its_items(sqlite_backend, clock, kin
 
 async def test_resend_confirmation_and_end_sessions(sqlite_backend):
     load_demo(sqlite_backend)
-    user = accounts.login(sqlite_backend, "eneu", "Regenbogen-Kiel-Wasser-2026", Caller()).token
+    user = login_token(sqlite_backend, "eneu", reauth=False)
     with sqlite_backend.transaction() as db:
         eneu = db.scalar(select(Account).where(Account.username == "eneu"))
         eneu_id = eneu.id
     app = app_for(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
-        await _desk(app, pilot, sqlite_backend)
+        await open_desk(pilot, new_agent(sqlite_backend))
         app.screen.open_account(eneu_id)
         await settle(pilot)
         assert str(app.screen.query_one("#av-account").get_row_at(0)[4]) == "1"
         await pilot.press("x")
         await settle(pilot)
-        await pilot.click("#confirm-yes")
-        await settle(pilot)
+        await confirm(pilot)
         assert str(app.screen.query_one("#av-account").get_row_at(0)[4]) == "0"
         await pilot.press("v")  # confirmed already: the refusal is shown, nothing sent
         await settle(pilot)
-        await pilot.click("#confirm-yes")
-        await settle(pilot)
+        await confirm(pilot)
         with sqlite_backend.transaction() as db:
             db.get(Account, eneu_id).status = "unverified"
         await pilot.press("v")
         await settle(pilot)
-        await pilot.click("#confirm-yes")
-        await settle(pilot)
+        await confirm(pilot)
     from services import sessions
     from services.sessions import SessionExpired
 
@@ -487,8 +454,6 @@ async def test_resend_confirmation_and_end_sessions(sqlite_backend):
 
 
 async def test_supervisor_reverses_a_merge(sqlite_backend):
-    from pilot import login_token
-
     from services import merge
 
     load_demo(sqlite_backend)
@@ -497,16 +462,14 @@ async def test_supervisor_reverses_a_merge(sqlite_backend):
                  Caller())
     app = app_for(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
-        await _desk(app, pilot, sqlite_backend, role="supervisor")
-        app.screen.open_number("200001")
-        await settle(pilot)
+        await open_desk(pilot, new_agent(sqlite_backend, "desk_supervisor", "supervisor", SUPER_PW))
+        await open_customer(pilot, "200001")
         merges = app.screen.query_one("#cv-merges")
         assert merges.row_count == 1 and str(merges.get_row_at(0)[5]) == "ja"
         await pilot.press("z")
         await settle(pilot)
         assert "200002" in text(app, "#confirm-question")
-        await pilot.click("#confirm-yes")
-        await settle(pilot)
+        await confirm(pilot)
         assert str(app.screen.query_one("#cv-merges").get_row_at(0)[5]) == "nein"
     with sqlite_backend.transaction() as db:
         assert db.scalar(select(Customer.merged_into_id).where(
@@ -517,10 +480,8 @@ async def test_down_from_the_search_field_selects_a_result(sqlite_backend):
     load_demo(sqlite_backend)
     app = app_for(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
-        await _desk(app, pilot, sqlite_backend)
-        await _type(pilot, "mül")
-        await pilot.pause(0.4)
-        await settle(pilot)
+        await open_desk(pilot, new_agent(sqlite_backend))
+        await search_desk(pilot, "mül")
         await pilot.press("down")  # into the results, first row
         assert app.focused is app.screen.query_one("#desk-results")
         await pilot.press("down", "enter")  # the second hit

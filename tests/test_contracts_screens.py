@@ -6,7 +6,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pilot import app_for, login_token, settle, text
+from pilot import (
+    app_for,
+    fill,
+    login_token,
+    open_as,
+    open_screen,
+    press_button,
+    settle,
+    table_rows,
+    text,
+)
 from sqlalchemy import select
 from textual.widgets import Checkbox, DataTable, Input
 
@@ -19,44 +29,34 @@ from services.caller import Caller
 from services.demo import load_demo
 
 SIZE = (110, 40)
-GOOD = {"number": "431177", "birth-date": "05.10.2000", "last-name": "Musterjobber",
-        "postal-code": "34117"}
+#: The link dialog's fields for contract 431177 (customer 100001), right.
+GOOD = {"contract-number": "431177", "contract-birth-date": "05.10.2000",
+        "contract-last-name": "Musterjobber", "contract-postal-code": "34117"}
+#: The same data as the service takes them.
+LINK_431177 = {"number": "431177", "birth_date": "05.10.2000", "last_name": "Musterjobber",
+               "postal_code": "34117"}
 
 
-async def start(pilot, token: str) -> None:
-    pilot.app.set_session(token)
-    await pilot.app.push_screen(ContractsScreen())
-    await settle(pilot)
+def _amueller_with_431177(backend) -> str:
+    """Log the demo customer amueller in and link contract 431177; returns her token."""
+    token = login_token(backend, "amueller")
+    contracts.link_contract(backend, token, LINK_431177, Caller())
+    return token
 
 
 async def open_dialog(pilot) -> None:
+    """On the contracts screen: open the link dialog."""
     await pilot.click("#contracts-link")
     await settle(pilot)
     assert isinstance(pilot.app.screen, LinkContractDialog)
-
-
-async def fill(pilot, **values: str) -> None:
-    for name, value in values.items():
-        pilot.app.screen.query_one(f"#contract-{name}", Input).value = value
-    await pilot.pause()
-
-
-async def submit(pilot) -> None:
-    pilot.app.screen.query_one("#contract-submit").press()
-    await settle(pilot)
-
-
-def rows(app, table_id: str) -> list[list[str]]:
-    table = app.screen.query_one(f"#{table_id}", DataTable)
-    return [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
 
 
 async def test_link_through_the_dialog_by_keyboard(sqlite_backend) -> None:
     load_demo(sqlite_backend)
     app = app_for(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
-        await start(pilot, login_token(sqlite_backend, "amueller"))
-        assert rows(app, "contracts-active") == []
+        await open_as(pilot, "amueller", ContractsScreen())
+        assert table_rows(app, "contracts-active") == []
         assert "Noch kein Vertrag" in text(app, "#contracts-active-empty")
         await pilot.press("f6")
         await settle(pilot)
@@ -72,7 +72,7 @@ async def test_link_through_the_dialog_by_keyboard(sqlite_backend) -> None:
         await pilot.press(*"34117", "enter")
         await settle(pilot)
         assert isinstance(app.screen, ContractsScreen)
-        assert rows(app, "contracts-active") == [
+        assert table_rows(app, "contracts-active") == [
             ["01.05.2023", "unbefristet", "431177", "", "AKTIV", "Jobticket Kassel"]]
         assert "431177 ist nun mit Ihrem Konto verknüpft" in text(app, "#contracts-notice")
 
@@ -81,10 +81,10 @@ async def test_wrong_name_is_refused_neutrally(sqlite_backend) -> None:
     load_demo(sqlite_backend)
     app = app_for(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
-        await start(pilot, login_token(sqlite_backend, "amueller"))
+        await open_as(pilot, "amueller", ContractsScreen())
         await open_dialog(pilot)
-        await fill(pilot, **{**GOOD, "last-name": "Mustermann"})
-        await submit(pilot)
+        await fill(pilot, {**GOOD, "contract-last-name": "Mustermann"})
+        await press_button(pilot, "#contract-submit")
         assert isinstance(app.screen, LinkContractDialog)
         assert "Die Angaben passen zu keinem Vertrag" in text(app, "#form-error")
         for name in ("number", "birth-date", "last-name", "postal-code"):
@@ -95,41 +95,41 @@ async def test_empty_fields_say_so_beside_each_field(sqlite_backend) -> None:
     load_demo(sqlite_backend)
     app = app_for(sqlite_backend, language="en")
     async with app.run_test(size=SIZE) as pilot:
-        await start(pilot, login_token(sqlite_backend, "amueller"))
+        await open_as(pilot, "amueller", ContractsScreen())
         await open_dialog(pilot)
-        await fill(pilot, number="431177")
-        await submit(pilot)
+        await fill(pilot, {"contract-number": "431177"})
+        await press_button(pilot, "#contract-submit")
         assert text(app, "#contract-number-error") == ""
         for name in ("birth-date", "last-name", "postal-code"):
             assert text(app, f"#contract-{name}-error") == "This field must not be empty."
         assert app.screen.focused.id == "contract-birth-date"
         await pilot.press("f2")  # German: the guide's wording
         await settle(pilot)
-        await submit(pilot)
+        await press_button(pilot, "#contract-submit")
         assert text(app, "#contract-last-name-error") == "Das Feld darf nicht leer bleiben"
-        await fill(pilot, **{**GOOD, "birth-date": "31.02.2000"})
-        await submit(pilot)
+        await fill(pilot, {**GOOD, "contract-birth-date": "31.02.2000"})
+        await press_button(pilot, "#contract-submit")
         assert "gültiges Datum" in text(app, "#contract-birth-date-error")
         await pilot.click("#contract-cancel")
         await settle(pilot)
         assert isinstance(app.screen, ContractsScreen)
-        assert rows(app, "contracts-active") == []
+        assert table_rows(app, "contracts-active") == []
 
 
 async def test_limit_then_request_to_the_service_desk(sqlite_backend) -> None:
     load_demo(sqlite_backend)
     app = app_for(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
-        await start(pilot, login_token(sqlite_backend, "amueller"))
+        await open_as(pilot, "amueller", ContractsScreen())
         await open_dialog(pilot)
         for postal in ("34110", "34111", "34112"):
-            await fill(pilot, **{**GOOD, "postal-code": postal})
-            await submit(pilot)
+            await fill(pilot, {**GOOD, "contract-postal-code": postal})
+            await press_button(pilot, "#contract-submit")
         assert "zu vieler Fehlversuche" in text(app, "#form-error")
         support = app.screen.query_one("#contract-request-support")
         assert support.has_class("-shown")
-        await fill(pilot, **GOOD)  # the right data do not help any more
-        await submit(pilot)
+        await fill(pilot, GOOD)  # the right data do not help any more
+        await press_button(pilot, "#contract-submit")
         assert "zu vieler Fehlversuche" in text(app, "#form-error")
         support.press()
         await settle(pilot)
@@ -148,23 +148,19 @@ async def test_password_asked_again_after_five_minutes(sqlite_backend, clock) ->
         sessions.current(sqlite_backend, token)
     app = app_for(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
-        await start(pilot, token)
+        await open_screen(pilot, ContractsScreen(), token)
         await pilot.click("#contracts-link")
         await settle(pilot)
         assert isinstance(app.screen, ReauthDialog)
         app.screen.query_one("#reauth-password", Input).value = "Sonnenblume-Kassel-2026"
-        app.screen.query_one("#reauth-submit").press()
-        await settle(pilot)
+        await press_button(pilot, "#reauth-submit")
         assert isinstance(app.screen, LinkContractDialog)
 
 
 async def test_lists_hostile_text_and_expired(sqlite_backend) -> None:
     load_demo(sqlite_backend)
-    token = login_token(sqlite_backend, "amueller")
-    for data in ({"number": "431177"}, {"number": "431178"}):
-        contracts.link_contract(sqlite_backend, token, {
-            "birth_date": "05.10.2000", "last_name": "Musterjobber", "postal_code": "34117",
-            **data}, Caller())
+    token = _amueller_with_431177(sqlite_backend)
+    contracts.link_contract(sqlite_backend, token, {**LINK_431177, "number": "431178"}, Caller())
     with sqlite_backend.transaction() as db:
         from db.models import Contract
 
@@ -172,10 +168,10 @@ async def test_lists_hostile_text_and_expired(sqlite_backend) -> None:
             "[b]Evil[/b] \x1b[31m" + "W" * 500)
     app = app_for(sqlite_backend, language="en")
     async with app.run_test(size=SIZE) as pilot:
-        await start(pilot, token)
-        assert rows(app, "contracts-active")[0][:5] == [
+        await open_screen(pilot, ContractsScreen(), token)
+        assert table_rows(app, "contracts-active")[0][:5] == [
             "01/05/2023", "open-ended", "431177", "", "ACTIVE"]
-        expired = rows(app, "contracts-expired")
+        expired = table_rows(app, "contracts-expired")
         assert expired[0][:5] == ["01/01/2021", "31/12/2022", "431178", "AB-2021-0815",
                                   "EXPIRED"]
         assert expired[0][5].startswith("[b]Evil[/b]") and len(expired[0][5]) <= 24
@@ -183,13 +179,10 @@ async def test_lists_hostile_text_and_expired(sqlite_backend) -> None:
 
 async def test_customer_data_and_consent(sqlite_backend) -> None:
     load_demo(sqlite_backend)
-    token = login_token(sqlite_backend, "amueller")
-    contracts.link_contract(sqlite_backend, token, {
-        "number": "431177", "birth_date": "05.10.2000", "last_name": "Musterjobber",
-        "postal_code": "34117"}, Caller())
+    token = _amueller_with_431177(sqlite_backend)
     app = app_for(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
-        await start(pilot, token)
+        await open_screen(pilot, ContractsScreen(), token)
         app.screen.query_one("#contracts-active").focus()
         await pilot.press("enter")
         await settle(pilot)
@@ -225,13 +218,10 @@ async def test_customer_data_and_consent(sqlite_backend) -> None:
 
 async def test_export_writes_files_and_shows_the_path(sqlite_backend) -> None:
     load_demo(sqlite_backend)
-    token = login_token(sqlite_backend, "amueller")
-    contracts.link_contract(sqlite_backend, token, {
-        "number": "431177", "birth_date": "05.10.2000", "last_name": "Musterjobber",
-        "postal_code": "34117"}, Caller())
+    token = _amueller_with_431177(sqlite_backend)
     app = app_for(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
-        await start(pilot, token)
+        await open_screen(pilot, ContractsScreen(), token)
         await pilot.click("#contracts-export")
         await settle(pilot)
         notice = text(app, "#contracts-notice")
@@ -247,7 +237,7 @@ async def test_kiosk_mode_sends_the_overview_by_mail(sqlite_backend) -> None:
     token = login_token(sqlite_backend, "amueller")
     app = app_for(sqlite_backend, kiosk_mode=True)
     async with app.run_test(size=SIZE) as pilot:
-        await start(pilot, token)
+        await open_screen(pilot, ContractsScreen(), token)
         assert "per E-Mail" in text(app, "#contracts-export")
         await pilot.click("#contracts-export")
         await settle(pilot)
@@ -261,17 +251,14 @@ async def test_kiosk_mode_sends_the_overview_by_mail(sqlite_backend) -> None:
 
 async def test_language_switch_retranslates_the_lists(sqlite_backend) -> None:
     load_demo(sqlite_backend)
-    token = login_token(sqlite_backend, "amueller")
-    contracts.link_contract(sqlite_backend, token, {
-        "number": "431177", "birth_date": "05.10.2000", "last_name": "Musterjobber",
-        "postal_code": "34117"}, Caller())
+    token = _amueller_with_431177(sqlite_backend)
     app = app_for(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
-        await start(pilot, token)
-        assert rows(app, "contracts-active")[0][1:5] == ["unbefristet", "431177", "", "AKTIV"]
+        await open_screen(pilot, ContractsScreen(), token)
+        assert table_rows(app, "contracts-active")[0][1:5] == ["unbefristet", "431177", "", "AKTIV"]
         await pilot.press("f2")
         await settle(pilot)
-        assert rows(app, "contracts-active")[0][:5] == [
+        assert table_rows(app, "contracts-active")[0][:5] == [
             "01/05/2023", "open-ended", "431177", "", "ACTIVE"]
         assert "Download subscription overview" in text(app, "#contracts-export")
         assert "No expired" in text(app, "#contracts-expired-empty")
@@ -284,6 +271,6 @@ async def test_kiosk_mode_intro_says_the_overview_is_mailed(sqlite_backend) -> N
                                     (False, "herunterladen", "per E-Mail")):
         app = app_for(sqlite_backend, kiosk_mode=kiosk)
         async with app.run_test(size=(100, 30)) as pilot:
-            await start(pilot, login_token(sqlite_backend, "amueller"))
+            await open_as(pilot, "amueller", ContractsScreen())
             intro = text(app, ".form-intro")
             assert expected in intro and absent not in intro

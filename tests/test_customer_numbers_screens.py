@@ -5,51 +5,34 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pilot import times_shown
+from pilot import (
+    DEMO_PASSWORDS,
+    app_for,
+    login_token,
+    open_screen,
+    press_button,
+    settle,
+    table_rows,
+    text,
+    times_shown,
+)
 from sqlalchemy import select
 from textual.widgets import DataTable, Input
 
 from db.models import ActivationCode, Customer, SupportRequest
 from screens.customer_numbers import CustomerNumbersScreen, UnlinkDialog, cell
 from screens.home import ReauthDialog
-from services import accounts, customer_numbers, sessions
-from services.caller import Caller
+from services import customer_numbers, sessions
 from services.crypto import normalize_code
 from services.demo import load_demo
-from tui.app import KioskApp
 
 SIZE = (120, 50)
-PASSWORDS = {"eneu": "Regenbogen-Kiel-Wasser-2026", "amueller": "Sonnenblume-Kassel-2026"}
 HOSTILE = ("[b]Evil[/b] [link=http://x]👾\u202eRTL\u200f\x1b[31mred\x07 " + "W" * 10_000)
 
 
-async def settle(pilot) -> None:
-    for _ in range(3):
-        await pilot.pause()
-        await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-
-
-def text(app, selector: str) -> str:
-    return str(app.screen.query_one(selector).render())
-
-
-def login(backend, user: str, *, reauth: bool = True) -> str:
-    token = accounts.login(backend, user, PASSWORDS[user], Caller()).token
-    if reauth:
-        sessions.reauthenticate(backend, token, PASSWORDS[user])
-    return token
-
-
-async def open_screen(backend, user: str, *, reauth: bool = True, language: str = "de"):
-    app = KioskApp(backend=backend, cursor_blink=False, idle_timeout=3600, language=language)
-    return app, login(backend, user, reauth=reauth)
-
-
-async def start(pilot, token: str) -> None:
-    pilot.app.set_session(token)
-    await pilot.app.push_screen(CustomerNumbersScreen())
-    await settle(pilot)
+def app_and_token(backend, user: str, *, reauth: bool = True, language: str = "de"):
+    """A test app in ``language`` and a session token of the demo customer ``user``."""
+    return app_for(backend, language=language), login_token(backend, user, reauth=reauth)
 
 
 async def submit(pilot, code: str, number: str) -> None:
@@ -61,24 +44,23 @@ async def submit(pilot, code: str, number: str) -> None:
 
 
 def table_numbers(app) -> list[str]:
-    table = app.screen.query_one("#customer-numbers-table", DataTable)
-    return [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
+    """The customer numbers the table lists, top to bottom."""
+    return [row[0] for row in table_rows(app, "customer-numbers-table")]
 
 
 async def test_link_after_password_reentry(sqlite_backend, clock) -> None:
     load_demo(sqlite_backend)
-    app, token = await open_screen(sqlite_backend, "eneu", reauth=False)
+    app, token = app_and_token(sqlite_backend, "eneu", reauth=False)
     for _ in range(4):  # six minutes of use after the login: the password is asked again
         clock.advance(seconds=90)
         sessions.current(sqlite_backend, token)
     async with app.run_test(size=SIZE) as pilot:
-        await start(pilot, token)
+        await open_screen(pilot, CustomerNumbersScreen(), token)
         assert table_numbers(app) == []
         await submit(pilot, "kvg4 maxj 7qrt", "100001")
         assert isinstance(app.screen, ReauthDialog)
-        app.screen.query_one("#reauth-password", Input).value = PASSWORDS["eneu"]
-        app.screen.query_one("#reauth-submit").press()
-        await settle(pilot)
+        app.screen.query_one("#reauth-password", Input).value = DEMO_PASSWORDS["eneu"]
+        await press_button(pilot, "#reauth-submit")
         assert isinstance(app.screen, CustomerNumbersScreen)
         assert table_numbers(app) == ["100001"]
         row = app.screen.query_one("#customer-numbers-table", DataTable).get_row_at(0)
@@ -89,9 +71,9 @@ async def test_link_after_password_reentry(sqlite_backend, clock) -> None:
 
 async def test_empty_fields(sqlite_backend) -> None:
     load_demo(sqlite_backend)
-    app, token = await open_screen(sqlite_backend, "eneu")
+    app, token = app_and_token(sqlite_backend, "eneu")
     async with app.run_test(size=SIZE) as pilot:
-        await start(pilot, token)
+        await open_screen(pilot, CustomerNumbersScreen(), token)
         await submit(pilot, "", "")
         assert "leer" in text(app, "#link-code-error")
         assert "leer" in text(app, "#link-number-error")
@@ -99,9 +81,9 @@ async def test_empty_fields(sqlite_backend) -> None:
 
 async def test_wrong_and_expired_code_one_message(sqlite_backend) -> None:
     load_demo(sqlite_backend)
-    app, token = await open_screen(sqlite_backend, "eneu")
+    app, token = app_and_token(sqlite_backend, "eneu")
     async with app.run_test(size=SIZE) as pilot:
-        await start(pilot, token)
+        await open_screen(pilot, CustomerNumbersScreen(), token)
         await submit(pilot, "AAAA-BBBB-CCCC", "100001")
         wrong = text(app, "#link-code-error")
         assert "passen nicht zusammen" in wrong
@@ -115,9 +97,9 @@ async def test_wrong_and_expired_code_one_message(sqlite_backend) -> None:
 
 async def test_frozen_after_five_wrong_codes(sqlite_backend) -> None:
     load_demo(sqlite_backend)
-    app, token = await open_screen(sqlite_backend, "eneu")
+    app, token = app_and_token(sqlite_backend, "eneu")
     async with app.run_test(size=SIZE) as pilot:
-        await start(pilot, token)
+        await open_screen(pilot, CustomerNumbersScreen(), token)
         for _ in range(5):
             await submit(pilot, "AAAA-BBBB-CCCC", "100001")
         assert "Kundenservice" in text(app, "#link-code-error")
@@ -126,9 +108,9 @@ async def test_frozen_after_five_wrong_codes(sqlite_backend) -> None:
 
 async def test_conflict_taken_and_support_request(sqlite_backend) -> None:
     load_demo(sqlite_backend)
-    app, token = await open_screen(sqlite_backend, "eneu")
+    app, token = app_and_token(sqlite_backend, "eneu")
     async with app.run_test(size=SIZE) as pilot:
-        await start(pilot, token)
+        await open_screen(pilot, CustomerNumbersScreen(), token)
         await submit(pilot, "FUXC-4HNT-7KAR", "100005")
         assert "bereits einem anderen Benutzernamen" in text(app, "#form-error")
         support = app.screen.query_one("#link-request-support")
@@ -144,14 +126,13 @@ async def test_conflict_taken_and_support_request(sqlite_backend) -> None:
 
 async def test_conflict_type_in_english(sqlite_backend) -> None:
     load_demo(sqlite_backend)
-    app, token = await open_screen(sqlite_backend, "amueller", language="en")
+    app, token = app_and_token(sqlite_backend, "amueller", language="en")
     async with app.run_test(size=SIZE) as pilot:
-        await start(pilot, token)
+        await open_screen(pilot, CustomerNumbersScreen(), token)
         assert table_numbers(app) == ["200001"]
         await submit(pilot, "ANNA-7TWF-3HQD", "200002")
         assert "already assigned to your account" in text(app, "#form-error")
-        app.screen.query_one("#link-request-support").press()
-        await settle(pilot)
+        await press_button(pilot, "#link-request-support")
         assert "sent to the service desk" in text(app, "#link-notice")
     with sqlite_backend.transaction() as db:
         assert db.scalars(select(SupportRequest)).one().kind == "link_conflict_type"
@@ -159,21 +140,19 @@ async def test_conflict_type_in_english(sqlite_backend) -> None:
 
 async def test_unlink_with_password(sqlite_backend) -> None:
     load_demo(sqlite_backend)
-    app, token = await open_screen(sqlite_backend, "amueller")
+    app, token = app_and_token(sqlite_backend, "amueller")
     async with app.run_test(size=SIZE) as pilot:
-        await start(pilot, token)
+        await open_screen(pilot, CustomerNumbersScreen(), token)
         app.screen.query_one("#customer-numbers-table").focus()
         await pilot.press("f8")
         await settle(pilot)
         assert isinstance(app.screen, UnlinkDialog)
         app.screen.query_one("#unlink-password", Input).value = "wrong"
-        app.screen.query_one("#unlink-submit").press()
-        await settle(pilot)
+        await press_button(pilot, "#unlink-submit")
         assert text(app, "#unlink-password-error")
         assert times_shown(app, text(app, "#unlink-password-error")) == 1
-        app.screen.query_one("#unlink-password", Input).value = PASSWORDS["amueller"]
-        app.screen.query_one("#unlink-submit").press()
-        await settle(pilot)
+        app.screen.query_one("#unlink-password", Input).value = DEMO_PASSWORDS["amueller"]
+        await press_button(pilot, "#unlink-submit")
         assert isinstance(app.screen, CustomerNumbersScreen)
         assert table_numbers(app) == []
 
@@ -193,9 +172,9 @@ def add_hostile(backend) -> None:
 async def test_hostile_names_stay_plain_text(sqlite_backend) -> None:
     load_demo(sqlite_backend)
     add_hostile(sqlite_backend)
-    app, token = await open_screen(sqlite_backend, "eneu")
+    app, token = app_and_token(sqlite_backend, "eneu")
     async with app.run_test(size=SIZE) as pilot:
-        await start(pilot, token)
+        await open_screen(pilot, CustomerNumbersScreen(), token)
         await submit(pilot, "EVIL-7KXP-4MRT", "666001")
         assert table_numbers(app) == ["666001"]
         row = app.screen.query_one("#customer-numbers-table", DataTable).get_row_at(0)
@@ -216,7 +195,7 @@ def test_cell_truncates_and_cleans() -> None:
 
 async def test_linked_numbers_service_matches_table(sqlite_backend) -> None:
     load_demo(sqlite_backend)
-    token = login(sqlite_backend, "amueller")
+    token = login_token(sqlite_backend, "amueller")
     assert [n.number for n in customer_numbers.linked_numbers(sqlite_backend, token)] == [
         "200001"]
 
@@ -233,9 +212,9 @@ async def test_conflict_message_and_next_button_in_view_at_80x24(sqlite_backend)
     """Issue 19.8: after a customer-number conflict the "send a request" button was below
     the visible part; the message and the next control are scrolled into view and focused."""
     load_demo(sqlite_backend)
-    app, token = await open_screen(sqlite_backend, "eneu")
+    app, token = app_and_token(sqlite_backend, "eneu")
     async with app.run_test(size=(80, 24)) as pilot:
-        await start(pilot, token)
+        await open_screen(pilot, CustomerNumbersScreen(), token)
         await submit(pilot, "FUXC-4HNT-7KAR", "100005")
         support = app.screen.query_one("#link-request-support")
         assert app.screen.focused is support and _in_view(app, support)
@@ -248,13 +227,10 @@ async def test_contract_link_dialog_buttons_reachable_at_80x24(sqlite_backend) -
     from screens.contracts import ContractsScreen, LinkContractDialog
 
     load_demo(sqlite_backend)
-    app, token = await open_screen(sqlite_backend, "eneu")
+    app, token = app_and_token(sqlite_backend, "eneu")
     async with app.run_test(size=(80, 24)) as pilot:
-        app.set_session(token)
-        await app.push_screen(ContractsScreen())
-        await settle(pilot)
-        await app.push_screen(LinkContractDialog())
-        await settle(pilot)
+        await open_screen(pilot, ContractsScreen(), token)
+        await open_screen(pilot, LinkContractDialog())
         app.screen.query_one("#contract-number", Input).value = "431177"
         await pilot.press("enter")
         await settle(pilot)

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 from conftest import TEST_HASHER_PROFILE, _truncate_postgres, make_settings
+from pilot import open_screen
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 from test_concurrency import (
@@ -216,9 +217,7 @@ async def test_customer_sees_one_message_and_retries_with_the_same_input(
     (token,) = accounts_with_sessions(direct, 1)
     app = app_for(terminal)
     async with app.run_test(size=(120, 50)) as pilot:
-        pilot.app.set_session(token)
-        await pilot.app.push_screen(CustomerNumbersScreen())
-        await settle(pilot)
+        await open_screen(pilot, CustomerNumbersScreen(), token)
         proxy.cut()
         screen = pilot.app.screen
         screen.query_one("#link-code", Input).value = CODE

@@ -4,10 +4,9 @@ message ("Diese Eingabe enthält unzulässige Zeichen."), never "Something went 
 from __future__ import annotations
 
 import pytest
-from pilot import agent_login, app_for, login_token, settle, text
+from pilot import agent_login, app_for, login_token, open_desk, settle, text
 from textual import events
 
-from screens.backoffice.desk import DeskScreen
 from services.agents import create_agent
 from services.caller import Caller
 from services.demo import load_demo
@@ -96,9 +95,7 @@ async def test_agent_login_and_desk_search_show_the_message(sqlite_backend):
 
         result = agent_login(sqlite_backend, "desk_agent",
                              "Schreibtisch-Lampe-Gruen-2026", Caller())  # both steps (#15)
-        app.set_session(result.token)
-        await app.push_screen(DeskScreen(result.display_name, result.kind))
-        await settle(pilot)
+        await open_desk(pilot, result)
         await _send(app, pilot, {"#desk-search": "Mü\x00ller\ud800"})
         await pilot.pause(0.4)
         await settle(pilot)

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pilot import agent_login, app_for, login_token, settle
+from pilot import app_for, login_token, new_agent, open_screen, press_button, settle, type_text
 from sqlalchemy import select, update
 
 from db.models import Account, Contract, Customer, Membership, Product
 from screens.backoffice.desk import DeskScreen
 from services import contracts
-from services.agents import create_agent
 from services.caller import Caller
 from services.demo import load_demo
 
@@ -90,8 +89,7 @@ async def test_customer_screens_show_record_text_literally(sqlite_backend):
         app.set_session(token)
         from screens.home import HomeScreen
 
-        await app.push_screen(HomeScreen(f"{BRACKETS} {CLOSE}"))
-        await settle(pilot)
+        await open_screen(pilot, HomeScreen(f"{BRACKETS} {CLOSE}"))
         assert_literal(app, BRACKETS)
 
         await _open(app, pilot, "customer-numbers")
@@ -147,25 +145,20 @@ async def test_merge_comparison_shows_record_text_literally(sqlite_backend):
         await _open(app, pilot, "merge")
         app.screen.query_one("#merge-other-number").value = "200002"
         app.screen.query_one("#merge-credential").value = "Leuchtturm-Sylt-Moewe-17"
-        app.screen.query_one("#merge-next").press()
-        await settle(pilot)
+        await press_button(pilot, "#merge-next")
         assert_literal(app, BRACKETS[:20], f"{CLOSE} Düsseldorf")
 
 
 async def test_desk_shows_record_text_literally(sqlite_backend):
     ids = hostile(sqlite_backend)
-    create_agent(sqlite_backend, "desk_agent", "supervisor", PW_DESK)
-    result = agent_login(sqlite_backend, "desk_agent", PW_DESK, Caller())  # both steps (#15)
+    result = new_agent(sqlite_backend, "desk_agent", "supervisor", PW_DESK, Caller())
     app = app_for(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
-        app.set_session(result.token)
         desk = DeskScreen(result.display_name, result.kind)
-        await app.push_screen(desk)
-        await settle(pilot)
+        await open_screen(pilot, desk, result.token)
         search = app.screen.query_one("#desk-search")
         search.focus()
-        for ch in "100005":
-            await pilot.press(ch)
+        await type_text(pilot, "100005")
         await pilot.pause(0.5)
         await settle(pilot)
         assert_literal(app, "100005", BRACKETS[:18])

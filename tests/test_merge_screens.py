@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pilot import app_for, login_token, settle, text
+from pilot import app_for, login_token, open_screen, press_button, settle, text
 from sqlalchemy import select
 from textual.widgets import DataTable, Input
 from welcome_helpers import make_customer
@@ -19,12 +19,6 @@ from services.demo import load_demo
 SIZE = (110, 40)
 PW = {"200002": "Leuchtturm-Sylt-Moewe-17", "200003": "Brezelkorb-Neckar-Turm-9",
       "200004": "Schlossberg-Fluss-Nebel-31"}
-
-
-async def open_wizard(pilot, token: str) -> None:
-    pilot.app.set_session(token)
-    await pilot.app.push_screen(MergeScreen())
-    await settle(pilot)
 
 
 async def proof(pilot, number: str, credential: str) -> None:
@@ -50,7 +44,7 @@ async def test_happy_path_highlights_and_merges(sqlite_backend) -> None:
     token = login_token(sqlite_backend, "amueller")
     app = app_for(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
-        await open_wizard(pilot, token)
+        await open_screen(pilot, MergeScreen(), token)
         screen = app.screen
         assert screen.query_one("#merge-keep").value == "200001"  # preselected: only one
         assert "200001" in text(app, "#merge-keep-note")
@@ -87,8 +81,7 @@ async def test_blocked_after_customer_number_login(sqlite_backend, tmp_path) -> 
         await settle(pilot)
         app.screen.query_one("#login-identifier", Input).value = "200003"
         app.screen.query_one("#login-password", Input).value = PW["200003"]
-        app.screen.query_one("#login-submit").press()
-        await settle(pilot)
+        await press_button(pilot, "#login-submit")
         screen = app.screen
         assert isinstance(screen, MergeScreen)
         assert sessions.is_customer_session(sqlite_backend, app.session_token)
@@ -120,7 +113,7 @@ async def test_wrong_proof_shows_nothing_of_the_other_record(sqlite_backend) -> 
     token = login_token(sqlite_backend, "amueller")
     app = app_for(sqlite_backend, language="en")
     async with app.run_test(size=SIZE) as pilot:
-        await open_wizard(pilot, token)
+        await open_screen(pilot, MergeScreen(), token)
         await proof(pilot, "200002", "Leuchtturm-falsch")
         error = text(app, "#form-error")
         assert "do not match" in error
@@ -142,15 +135,13 @@ async def test_password_is_asked_again_after_five_minutes(sqlite_backend, clock)
         sessions.current(sqlite_backend, token)
     app = app_for(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
-        await open_wizard(pilot, token)
+        await open_screen(pilot, MergeScreen(), token)
         assert isinstance(app.screen, MergeReauthDialog)
         app.screen.query_one("#reauth-password", Input).value = "falsch"
-        app.screen.query_one("#reauth-submit").press()
-        await settle(pilot)
+        await press_button(pilot, "#reauth-submit")
         assert isinstance(app.screen, MergeReauthDialog)
         app.screen.query_one("#reauth-password", Input).value = "Sonnenblume-Kassel-2026"
-        app.screen.query_one("#reauth-submit").press()
-        await settle(pilot)
+        await press_button(pilot, "#reauth-submit")
         assert isinstance(app.screen, MergeScreen)
         assert app.screen.query_one("#merge-keep").value == "200001"
 
@@ -164,21 +155,17 @@ async def test_customer_session_merge_offers_an_account(sqlite_backend) -> None:
                                  Caller()).token
     app = app_for(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
-        pilot.app.set_session(token)
-        await pilot.app.push_screen(MergeScreen(customer_login=True))
-        await settle(pilot)
+        await open_screen(pilot, MergeScreen(customer_login=True), token)
         await proof(pilot, "710002", "Kundenpasswort-Eins-2026")
         assert all(row[0] == "" for row in diff_rows(app).values())
         await pilot.press("escape")  # from the comparison back to the numbers
         await settle(pilot)
         assert app.screen.query_one("#merge-step-numbers").display
         await proof(pilot, "710002", "Kundenpasswort-Eins-2026")
-        app.screen.query_one("#merge-submit").press()
-        await settle(pilot)
+        await press_button(pilot, "#merge-submit")
         assert app.screen.query_one("#merge-register").display
         assert "710002" in text(app, "#merge-confirmation")
-        app.screen.query_one("#merge-register").press()
-        await settle(pilot)
+        await press_button(pilot, "#merge-register")
         assert app.screen.query_one("#register-username")
         assert app.session_token is None
     assert not sessions.is_customer_session(sqlite_backend, token)
@@ -189,10 +176,9 @@ async def test_empty_fields_say_so_and_the_cursor_goes_to_the_first(sqlite_backe
     token = login_token(sqlite_backend, "amueller")
     app = app_for(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
-        await open_wizard(pilot, token)
+        await open_screen(pilot, MergeScreen(), token)
         app.screen.query_one("#merge-credential", Input).value = "geheim"
-        app.screen.query_one("#merge-next").press()
-        await settle(pilot)
+        await press_button(pilot, "#merge-next")
         assert text(app, "#merge-other-number-error") == "Das Feld darf nicht leer bleiben"
         assert text(app, "#merge-credential-error") == ""
         assert app.focused is app.screen.query_one("#merge-other-number")

@@ -4,10 +4,10 @@ refusal, the neutral mismatch message."""
 
 from __future__ import annotations
 
-from pilot import DEMO_PASSWORDS, app_for, login_token, settle, text
+from pilot import app_for, fill, open_as, open_screen, press_button, settle, text
 from sqlalchemy import select
 from test_organisations import load_company
-from textual.widgets import Checkbox, DataTable, Input
+from textual.widgets import Checkbox, DataTable
 from welcome_helpers import make_customer
 
 from db.models import Customer, Membership
@@ -39,31 +39,22 @@ def bodies(backend, template: str) -> list[str]:
         return [m.body for m in mail.outbox(db) if m.template == template]
 
 
-def fill(app, **values: str) -> None:
-    for widget_id, value in values.items():
-        app.screen.query_one(f"#{widget_id.replace('_', '-')}", Input).value = value
-
-
-async def press(pilot, selector: str) -> None:
-    pilot.app.screen.query_one(selector).press()
-    await settle(pilot)
-
-
 async def register_from_welcome(pilot, email: str = EMAIL) -> None:
     app = pilot.app
     await settle(pilot)
-    await press(pilot, "#welcome-org-register")
+    await press_button(pilot, "#welcome-org-register")
     assert isinstance(app.screen, OrgRegisterScreen)
-    fill(app, orgreg_email=email, orgreg_customer_number=" 300001 ", orgreg_postal_code="80331")
-    await press(pilot, "#orgreg-next")
+    await fill(pilot, orgreg_email=email, orgreg_customer_number=" 300001 ",
+               orgreg_postal_code="80331")
+    await press_button(pilot, "#orgreg-next")
     assert isinstance(app.screen, OrgDetailsScreen)
     assert "Praxis Dr. Köhler GmbH" in text(app, "#orgreg-company")
-    fill(app, orgreg_first_name="Mia", orgreg_last_name="Berg")
-    await press(pilot, "#orgreg-submit")  # privacy not accepted yet
+    await fill(pilot, orgreg_first_name="Mia", orgreg_last_name="Berg")
+    await press_button(pilot, "#orgreg-submit")  # privacy not accepted yet
     assert isinstance(app.screen, OrgDetailsScreen)
     assert "Datenschutzerklärung" in text(app, "#orgreg-privacy-error")
     app.screen.query_one("#orgreg-privacy", Checkbox).value = True
-    await press(pilot, "#orgreg-submit")
+    await press_button(pilot, "#orgreg-submit")
     assert isinstance(app.screen, OrgCodeScreen)
     assert email in text(app, "#orgcode-notice")
 
@@ -73,30 +64,28 @@ async def test_welcome_to_first_login_with_approval_in_the_app(sqlite_backend) -
     app = app_for(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
         await register_from_welcome(pilot)
-        fill(app, orgcode_code="FALSCH1234")
-        await press(pilot, "#orgcode-submit")
+        await fill(pilot, orgcode_code="FALSCH1234")
+        await press_button(pilot, "#orgcode-submit")
         assert "nicht richtig" in text(app, "#orgcode-code-error")
-        fill(app, orgcode_code=code_from(sqlite_backend, "org_confirm", EMAIL))
-        await press(pilot, "#orgcode-submit")
+        await fill(pilot, orgcode_code=code_from(sqlite_backend, "org_confirm", EMAIL))
+        await press_button(pilot, "#orgcode-submit")
         assert isinstance(app.screen, OrgWaitingScreen)
         assert "Super Admin" in text(app, "#orgwait-message")
-        await press(pilot, "#orgwait-done")
+        await press_button(pilot, "#orgwait-done")
         assert app.screen.query("#welcome-org-register")
 
     # the super admin approves in the app
     app = app_for(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
-        app.set_session(login_token(sqlite_backend, "kkoehler"))
-        await app.push_screen(OrganisationScreen())
-        await settle(pilot)
+        await open_as(pilot, "kkoehler", OrganisationScreen())
         assert "Offene Anfragen: 1" in text(app, "#org-requests-count")
         table = app.screen.query_one("#org-requests", DataTable)
         assert str(table.get_row_at(0)[0]) == "Mia Berg"
         assert str(table.get_row_at(0)[2]) == "300001"
         assert app.focused is table  # Enter opens the decision at once
-        await press(pilot, "#org-approve")
+        await press_button(pilot, "#org-approve")
         assert isinstance(app.screen, DecisionDialog)
-        await press(pilot, "#org-decision-submit")
+        await press_button(pilot, "#org-decision-submit")
         assert isinstance(app.screen, OrganisationScreen)
         assert "bestätigt" in text(app, "#org-notice")
         assert "Es gibt keine offenen Anfragen" in text(app, "#org-requests-count")
@@ -105,24 +94,24 @@ async def test_welcome_to_first_login_with_approval_in_the_app(sqlite_backend) -
     app = app_for(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await press(pilot, "#welcome-org-register")
-        await press(pilot, "#orgreg-have-code")
+        await press_button(pilot, "#welcome-org-register")
+        await press_button(pilot, "#orgreg-have-code")
         assert isinstance(app.screen, OrgCodeScreen)
-        fill(app, orgcode_email=EMAIL,
-             orgcode_code=code_from(sqlite_backend, "org_complete", EMAIL))
-        await press(pilot, "#orgcode-submit")
+        await fill(pilot, orgcode_email=EMAIL,
+                   orgcode_code=code_from(sqlite_backend, "org_complete", EMAIL))
+        await press_button(pilot, "#orgcode-submit")
         assert isinstance(app.screen, OrgCompletionScreen)
-        await press(pilot, "#orgdone-next")
-        await press(pilot, "#orgdone-terms-accept")
-        await press(pilot, "#orgdone-privacy-accept")
-        fill(app, orgdone_password="kurz", orgdone_password_confirm="kurz")
-        await press(pilot, "#orgdone-submit")
+        await press_button(pilot, "#orgdone-next")
+        await press_button(pilot, "#orgdone-terms-accept")
+        await press_button(pilot, "#orgdone-privacy-accept")
+        await fill(pilot, orgdone_password="kurz", orgdone_password_confirm="kurz")
+        await press_button(pilot, "#orgdone-submit")
         assert text(app, "#orgdone-password-error")
-        fill(app, orgdone_password=PASSWORD, orgdone_password_confirm=PASSWORD)
-        await press(pilot, "#orgdone-submit")
+        await fill(pilot, orgdone_password=PASSWORD, orgdone_password_confirm=PASSWORD)
+        await press_button(pilot, "#orgdone-submit")
         assert isinstance(app.screen, LoginScreen)
-        fill(app, login_identifier=EMAIL, login_password=PASSWORD)
-        await press(pilot, "#login-submit")
+        await fill(pilot, login_identifier=EMAIL, login_password=PASSWORD)
+        await press_button(pilot, "#login-submit")
         assert app.session_token is not None
     assert accounts.login(sqlite_backend, EMAIL, PASSWORD, Caller()).display_name == "Mia Berg"
 
@@ -131,13 +120,12 @@ async def test_mismatch_is_neutral_in_form_error(sqlite_backend) -> None:
     load_company(sqlite_backend)
     app = app_for(sqlite_backend, language="en")
     async with app.run_test(size=SIZE) as pilot:
-        await app.push_screen(OrgRegisterScreen())
-        await settle(pilot)
-        await press(pilot, "#orgreg-next")
+        await open_screen(pilot, OrgRegisterScreen())
+        await press_button(pilot, "#orgreg-next")
         assert "must not be empty" in text(app, "#orgreg-email-error")
-        fill(app, orgreg_email=EMAIL, orgreg_customer_number="300001",
-             orgreg_postal_code="80333")
-        await press(pilot, "#orgreg-next")
+        await fill(pilot, orgreg_email=EMAIL, orgreg_customer_number="300001",
+                   orgreg_postal_code="80333")
+        await press_button(pilot, "#orgreg-next")
         assert isinstance(app.screen, OrgRegisterScreen)
         assert "could not find a company account" in text(app, "#form-error")
         first = app.focused
@@ -159,12 +147,10 @@ async def test_rejection_with_reason_from_the_queue(sqlite_backend) -> None:
                               code_from(sqlite_backend, "org_confirm", EMAIL), Caller())
     app = app_for(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
-        app.set_session(login_token(sqlite_backend, "kkoehler"))
-        await app.push_screen(OrganisationScreen())
-        await settle(pilot)
-        await press(pilot, "#org-reject")
-        fill(app, org_reason="[b]Unbekannt[/b] bei uns")
-        await press(pilot, "#org-decision-submit")
+        await open_as(pilot, "kkoehler", OrganisationScreen())
+        await press_button(pilot, "#org-reject")
+        await fill(pilot, org_reason="[b]Unbekannt[/b] bei uns")
+        await press_button(pilot, "#org-decision-submit")
         assert "abgelehnt" in text(app, "#org-notice")
     assert any("[b]Unbekannt[/b] bei uns" in b for b in bodies(sqlite_backend, "org_rejected"))
 
@@ -173,17 +159,15 @@ async def test_direct_add_and_remove(sqlite_backend) -> None:
     load_company(sqlite_backend)
     app = app_for(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
-        app.set_session(login_token(sqlite_backend, "kkoehler"))
-        await app.push_screen(OrganisationScreen())
-        await settle(pilot)
-        await press(pilot, "#org-add")
+        await open_as(pilot, "kkoehler", OrganisationScreen())
+        await press_button(pilot, "#org-add")
         assert isinstance(app.screen, ContactDialog)
-        fill(app, org_contact_first_name="Lena", org_contact_last_name="Neu",
-             org_contact_email="nicht-gueltig")
-        await press(pilot, "#org-contact-submit")
+        await fill(pilot, org_contact_first_name="Lena", org_contact_last_name="Neu",
+                   org_contact_email="nicht-gueltig")
+        await press_button(pilot, "#org-contact-submit")
         assert text(app, "#org-contact-email-error")
-        fill(app, org_contact_email="lena@example.de")
-        await press(pilot, "#org-contact-submit")
+        await fill(pilot, org_contact_email="lena@example.de")
+        await press_button(pilot, "#org-contact-submit")
         assert isinstance(app.screen, OrganisationScreen)
         assert "lena@example.de" in text(app, "#org-notice")
         members = app.screen.query_one("#org-members", DataTable)
@@ -192,14 +176,14 @@ async def test_direct_add_and_remove(sqlite_backend) -> None:
         assert str(members.get_row_at(1)[3]) == "Eingeladen"
         # the last super admin cannot be removed
         members.move_cursor(row=0)
-        await press(pilot, "#org-remove")
-        await press(pilot, "#org-remove-submit")
+        await press_button(pilot, "#org-remove")
+        await press_button(pilot, "#org-remove-submit")
         assert isinstance(app.screen, RemoveDialog)
         assert "letzte Super Admin" in text(app, "#form-error")
-        await press(pilot, "#org-remove-cancel")
+        await press_button(pilot, "#org-remove-cancel")
         members.move_cursor(row=1)
-        await press(pilot, "#org-remove")
-        await press(pilot, "#org-remove-submit")
+        await press_button(pilot, "#org-remove")
+        await press_button(pilot, "#org-remove-submit")
         assert "entfernt" in text(app, "#org-notice")
         assert members.row_count == 1
     assert bodies(sqlite_backend, "org_complete")
@@ -214,17 +198,13 @@ async def test_admin_sees_only_own_company_and_members_see_nothing(sqlite_backen
                           state="pending_approval"))
     app = app_for(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
-        app.set_session(login_token(sqlite_backend, "kkoehler"))
-        await app.push_screen(OrganisationScreen())
-        await settle(pilot)
+        await open_as(pilot, "kkoehler", OrganisationScreen())
         assert "300001" in text(app, "#org-heading")
         assert not app.screen.query_one("#org-company").display
         assert app.screen.query_one("#org-requests", DataTable).row_count == 0
     app = app_for(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
-        app.set_session(login_token(sqlite_backend, "eneu", DEMO_PASSWORDS["eneu"]))
-        await app.push_screen(OrganisationScreen())
-        await settle(pilot)
+        await open_as(pilot, "eneu", OrganisationScreen())
         assert "kein Admin" in text(app, "#org-heading")
         assert not app.screen.query_one("#org-tabs").display
     with sqlite_backend.transaction() as db:
@@ -243,9 +223,7 @@ async def test_queue_pages_forward_and_back(sqlite_backend, clock) -> None:
                               created_at=clock() + dt.timedelta(seconds=i)))
     app = app_for(sqlite_backend, language="en")
     async with app.run_test(size=SIZE) as pilot:
-        app.set_session(login_token(sqlite_backend, "kkoehler"))
-        await app.push_screen(OrganisationScreen())
-        await settle(pilot)
+        await open_as(pilot, "kkoehler", OrganisationScreen())
         table = app.screen.query_one("#org-requests", DataTable)
 
         def first_email() -> str:
@@ -254,10 +232,10 @@ async def test_queue_pages_forward_and_back(sqlite_backend, clock) -> None:
         assert "Open requests: 45, shown: 1 to 20" in text(app, "#org-requests-count")
         assert first_email() == "p00@example.de"
         assert app.screen.query_one("#org-prev-page").disabled
-        await press(pilot, "#org-next-page")
-        await press(pilot, "#org-next-page")
+        await press_button(pilot, "#org-next-page")
+        await press_button(pilot, "#org-next-page")
         assert "shown: 41 to 45" in text(app, "#org-requests-count")
         assert first_email() == "p40@example.de" and table.row_count == 5
         assert app.screen.query_one("#org-next-page").disabled
-        await press(pilot, "#org-prev-page")
+        await press_button(pilot, "#org-prev-page")
         assert first_email() == "p20@example.de"

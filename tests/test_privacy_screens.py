@@ -9,10 +9,22 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from aiohttp.test_utils import TestClient, TestServer
-from pilot import DEMO_PASSWORDS, agent_login, app_for, login_token, settle, text
+from pilot import (
+    DEMO_PASSWORDS,
+    agent_login,
+    app_for,
+    login_token,
+    open_as,
+    open_desk,
+    open_screen,
+    press_button,
+    settle,
+    switch_tab,
+    text,
+)
 from sqlalchemy import select
 from test_serve_links import hidden_fields
-from textual.widgets import Input, TabbedContent
+from textual.widgets import Input
 from textual.worker import WorkerCancelled
 
 from db.models import Account, AccountDeletion, OutboxMail
@@ -29,11 +41,9 @@ DESK_PW = "ein langer Satz für den Schalter 2026"
 
 
 async def _settings(pilot, backend, user: str) -> None:
-    pilot.app.set_session(login_token(backend, user))
-    await pilot.app.push_screen(SettingsScreen())
-    await settle(pilot)
-    pilot.app.screen.query_one("#settings-tabs", TabbedContent).active = "settings-tab-privacy"
-    await settle(pilot)
+    """Open "Meine Einstellungen" as the demo customer ``user``, at the privacy tab."""
+    await open_as(pilot, user, SettingsScreen())
+    await switch_tab(pilot, "settings-tabs", "settings-tab-privacy")
 
 
 def _account(backend, user: str) -> Account:
@@ -54,8 +64,7 @@ async def test_export_asks_the_password_and_writes_both_files(sqlite_backend) ->
     app = app_for(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
         await _settings(pilot, sqlite_backend, "amueller")
-        app.screen.query_one("#settings-export-data").press()
-        await settle(pilot)
+        await press_button(pilot, "#settings-export-data")
         assert isinstance(app.screen, ExportDialog)
         await _password(pilot, "falsch-falsch-falsch")
         assert "nicht korrekt" in text(app, "#reauth-password-error")
@@ -69,8 +78,7 @@ async def test_export_asks_the_password_and_writes_both_files(sqlite_backend) ->
         data = json.loads(Path(files[0]).read_text("utf-8"))
         assert data["account"]["username"] == "amueller"
         # once an hour: the second try says how long to wait
-        app.screen.query_one("#settings-export-data").press()
-        await settle(pilot)
+        await press_button(pilot, "#settings-export-data")
         await _password(pilot, DEMO_PASSWORDS["amueller"])
         assert "einmal pro Stunde" in text(app, "#form-error")
 
@@ -81,8 +89,7 @@ async def test_export_in_kiosk_mode_is_mailed_not_saved(sqlite_backend) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await _settings(pilot, sqlite_backend, "eneu")
         assert "e-mail address" in text(app, "#settings-export-kiosk")
-        app.screen.query_one("#settings-export-data").press()
-        await settle(pilot)
+        await press_button(pilot, "#settings-export-data")
         await _password(pilot, DEMO_PASSWORDS["eneu"])
         assert "erika.neu@example.de" in text(app, "#settings-notice")
     assert not list(sqlite_backend.settings.resolved_export_dir.glob("*")) \
@@ -97,19 +104,15 @@ async def test_delete_says_what_happens_then_login_offers_to_cancel(sqlite_backe
     app = app_for(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
         await _settings(pilot, sqlite_backend, "amueller")
-        app.screen.query_one("#settings-delete-account").press()
-        await settle(pilot)
+        await press_button(pilot, "#settings-delete-account")
         assert isinstance(app.screen, DeleteAccountScreen)
         steps = text(app, "#delete-steps")
         assert "gesperrt" in steps and "14 Tage" in steps and "freigegeben" in steps
         assert "200001" in text(app, "#delete-links")
-        app.screen.query_one("#delete-cancel").press()
-        await settle(pilot)
+        await press_button(pilot, "#delete-cancel")
         assert isinstance(app.screen, SettingsScreen)
-        app.screen.query_one("#settings-delete-account").press()
-        await settle(pilot)
-        app.screen.query_one("#delete-confirm").press()
-        await settle(pilot)
+        await press_button(pilot, "#settings-delete-account")
+        await press_button(pilot, "#delete-confirm")
         assert text(app, "#reauth-password-error")  # empty
         await _password(pilot, "falsch-falsch-falsch")
         assert "nicht korrekt" in text(app, "#reauth-password-error")
@@ -118,21 +121,16 @@ async def test_delete_says_what_happens_then_login_offers_to_cancel(sqlite_backe
         assert isinstance(app.screen, WelcomeScreen) and app.session_token is None
         assert _account(sqlite_backend, "amueller").status == "deletion_pending"
         # logging in again offers to cancel the deletion
-        await app.push_screen(LoginScreen())
-        await settle(pilot)
+        await open_screen(pilot, LoginScreen())
         app.screen.query_one("#login-identifier", Input).value = "amueller"
         app.screen.query_one("#login-password", Input).value = DEMO_PASSWORDS["amueller"]
-        app.screen.query_one("#login-submit").press()
-        await settle(pilot)
+        await press_button(pilot, "#login-submit")
         assert isinstance(app.screen, CancelDeletionDialog), text(app, "#form-error")
-        app.screen.query_one("#deletion-keep").press()
-        await settle(pilot)
+        await press_button(pilot, "#deletion-keep")
         assert isinstance(app.screen, LoginScreen) and app.session_token is None
         app.screen.query_one("#login-password", Input).value = DEMO_PASSWORDS["amueller"]
-        app.screen.query_one("#login-submit").press()
-        await settle(pilot)
-        app.screen.query_one("#deletion-cancel-submit").press()
-        await settle(pilot)
+        await press_button(pilot, "#login-submit")
+        await press_button(pilot, "#deletion-cancel-submit")
         assert isinstance(app.screen, HomeScreen) and app.session_token
     assert _account(sqlite_backend, "amueller").status == "active"
 
@@ -183,8 +181,7 @@ async def test_last_super_admin_sees_why_and_cannot_confirm(sqlite_backend) -> N
     app = app_for(sqlite_backend, language="en")
     async with app.run_test(size=SIZE) as pilot:
         await _settings(pilot, sqlite_backend, "kkoehler")
-        app.screen.query_one("#settings-delete-account").press()
-        await settle(pilot)
+        await press_button(pilot, "#settings-delete-account")
         assert app.screen.query_one("#delete-confirm").disabled
         assert "only super admin of Praxis Dr. Köhler GmbH" in text(app, "#form-error")
         await _password(pilot, DEMO_PASSWORDS["kkoehler"])
@@ -220,7 +217,6 @@ async def test_cancel_link_in_the_mail_keeps_the_account(sqlite_backend) -> None
 
 async def test_desk_export_and_four_eyes_deletion_through_the_queue(sqlite_backend) -> None:
     from screens.backoffice.customer import AccountScreen
-    from screens.backoffice.desk import DeskScreen
     from services import agents, privacy
     from services.caller import Caller
 
@@ -231,9 +227,7 @@ async def test_desk_export_and_four_eyes_deletion_through_the_queue(sqlite_backe
 
     async def as_agent(app, pilot, name: str) -> None:
         result = agent_login(sqlite_backend, name, DESK_PW, Caller())
-        app.set_session(result.token)
-        await app.push_screen(DeskScreen(result.display_name, result.kind))
-        await settle(pilot)
+        await open_desk(pilot, result)
 
     async def note(pilot, value: str) -> None:
         pilot.app.screen.query_one("#note-text", Input).value = value
@@ -248,8 +242,7 @@ async def test_desk_export_and_four_eyes_deletion_through_the_queue(sqlite_backe
     app = app_for(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
         await as_agent(app, pilot, "desk.anna")
-        await app.push_screen(AccountScreen(eneu.id))
-        await settle(pilot)
+        await open_screen(pilot, AccountScreen(eneu.id))
         await pilot.press("e")
         await settle(pilot)
         await note(pilot, "Personalausweis geprüft")

@@ -4,7 +4,7 @@ the grouping input, "Zur Nutzung" with the QR code, an ended session."""
 from __future__ import annotations
 
 import pytest
-from pilot import app_for, settle, text
+from pilot import app_for, open_screen, press_button, settle, text
 from rich.text import Text
 from sqlalchemy import select
 from test_products import KEYS, load_products, make_account
@@ -25,12 +25,6 @@ def shop(sqlite_backend):
     return sqlite_backend
 
 
-async def open_products(pilot, token: str) -> None:
-    pilot.app.set_session(token)
-    await pilot.app.push_screen(ProductsScreen())
-    await settle(pilot)
-
-
 async def redeem(pilot, key: str) -> None:
     await pilot.click("#redeem-key")
     pilot.app.screen.query_one("#redeem-key", Input).value = ""
@@ -44,7 +38,7 @@ async def test_redeem_each_kind(shop, kind) -> None:
     account_id, token = make_account(shop, "erika")
     app = app_for(shop)
     async with app.run_test(size=SIZE) as pilot:
-        await open_products(pilot, token)
+        await open_screen(pilot, ProductsScreen(), token)
         for table in TABLE.values():
             assert app.screen.query_one(table, DataTable).row_count == 0
         await redeem(pilot, KEYS[kind].lower().replace("-", ""))
@@ -70,7 +64,7 @@ async def test_key_is_grouped_while_typing(shop) -> None:
     _, token = make_account(shop, "erika")
     app = app_for(shop)
     async with app.run_test(size=SIZE) as pilot:
-        await open_products(pilot, token)
+        await open_screen(pilot, ProductsScreen(), token)
         await pilot.click("#redeem-key")
         await pilot.press(*"math e7kacd")
         assert app.screen.query_one("#redeem-key", Input).value == "MATH-E7KA-CD"
@@ -86,7 +80,7 @@ async def test_errors_beside_the_field(shop, key, expected) -> None:
     _, token = make_account(shop, "erika")
     app = app_for(shop)
     async with app.run_test(size=SIZE) as pilot:
-        await open_products(pilot, token)
+        await open_screen(pilot, ProductsScreen(), token)
         await redeem(pilot, key)
         assert expected in text(app, "#redeem-key-error")
         assert app.focused is app.screen.query_one("#redeem-key")
@@ -99,7 +93,7 @@ async def test_taken_by_someone_else_is_neutral_and_mine_is_kind(shop) -> None:
     products.redeem_key(shop, other, KEYS["licence"], products.Caller(terminal_id="k2"))
     app = app_for(shop, language="en")
     async with app.run_test(size=SIZE) as pilot:
-        await open_products(pilot, token)
+        await open_screen(pilot, ProductsScreen(), token)
         await redeem(pilot, KEYS["licence"])  # redeemed by another account (issue 19.13)
         said = text(app, "#redeem-key-error")
         assert "already been redeemed by another" in said and "check your entry" not in said
@@ -117,7 +111,7 @@ async def test_wait_is_explained_in_minutes(shop) -> None:
                                 products.Caller(terminal_id="k2"))
     app = app_for(shop)
     async with app.run_test(size=SIZE) as pilot:
-        await open_products(pilot, token)
+        await open_screen(pilot, ProductsScreen(), token)
         await redeem(pilot, KEYS["licence"])
         assert "60 Minuten" in text(app, "#redeem-key-error")
 
@@ -127,7 +121,7 @@ async def test_zur_nutzung_shows_address_instructions_and_qr(shop) -> None:
     products.redeem_key(shop, token, KEYS["download"], products.Caller())
     app = app_for(shop)
     async with app.run_test(size=SIZE) as pilot:
-        await open_products(pilot, token)
+        await open_screen(pilot, ProductsScreen(), token)
         table = app.screen.query_one("#products-downloads", DataTable)
         # markup in a product name stays literal text
         assert table.get_row_at(0)[0].plain == "Arbeitsblätter [b]Deutsch[/b]"
@@ -152,9 +146,8 @@ async def test_use_without_products_explains(shop) -> None:
     _, token = make_account(shop, "erika")
     app = app_for(shop)
     async with app.run_test(size=SIZE) as pilot:
-        await open_products(pilot, token)
-        app.screen.query_one("#products-use").press()
-        await settle(pilot)
+        await open_screen(pilot, ProductsScreen(), token)
+        await press_button(pilot, "#products-use")
         assert isinstance(app.screen, ProductsScreen)
         assert "Produkt" in text(app, "#form-error")
 
@@ -163,7 +156,7 @@ async def test_session_expired_returns_to_welcome(shop) -> None:
     _, token = make_account(shop, "erika")
     app = app_for(shop)
     async with app.run_test(size=SIZE) as pilot:
-        await open_products(pilot, token)
+        await open_screen(pilot, ProductsScreen(), token)
         sessions.end(shop, token)
         await redeem(pilot, KEYS["licence"])
         await settle(pilot)
@@ -188,7 +181,7 @@ async def test_language_switch_retranslates_the_lists(shop) -> None:
     products.redeem_key(shop, token, KEYS["licence"], products.Caller())
     app = app_for(shop)
     async with app.run_test(size=SIZE) as pilot:
-        await open_products(pilot, token)
+        await open_screen(pilot, ProductsScreen(), token)
         table = app.screen.query_one("#products-licences", DataTable)
         assert [c.label.plain for c in table.columns.values()][1] == "Aktiviert am"
         await pilot.press("f2")
@@ -231,7 +224,7 @@ async def test_a_key_arriving_in_one_go_keeps_every_character(shop, how) -> None
     key = KEYS["download"]
     sent = key.lower().replace("-", "") if how == "burst-lower-no-dashes" else key
     async with app.run_test(size=SIZE) as pilot:
-        await open_products(pilot, token)
+        await open_screen(pilot, ProductsScreen(), token)
         field = app.screen.query_one("#redeem-key", Input)
         field.focus()
         await settle(pilot)

@@ -4,7 +4,7 @@ connected profile with the password."""
 
 from __future__ import annotations
 
-from pilot import app_for, login_token, settle, text
+from pilot import app_for, open_as, press_button, settle, switch_tab, table_rows, text
 from sqlalchemy import select
 from textual.widgets import DataTable, Input, Select, TabbedContent
 
@@ -19,27 +19,16 @@ from services.demo import load_demo
 SIZE = (110, 40)
 
 
-async def _open(pilot, backend, user: str, screen) -> None:
-    pilot.app.set_session(login_token(backend, user))
-    await pilot.app.push_screen(screen)
-    await settle(pilot)
-
-
-async def _tab(pilot, tabs_id: str, pane: str) -> None:
-    pilot.app.screen.query_one(f"#{tabs_id}", TabbedContent).active = pane
-    await settle(pilot)
-
-
 def _rows(app, table_id: str) -> list[str]:
-    table = app.screen.query_one(f"#{table_id}", DataTable)
-    return [" | ".join(str(c) for c in table.get_row_at(i)) for i in range(table.row_count)]
+    """Each row of the table ``#table_id`` as "cell | cell"."""
+    return [" | ".join(row) for row in table_rows(app, table_id)]
 
 
 async def test_name_and_address_errors_beside_fields_and_saved(sqlite_backend) -> None:
     load_demo(sqlite_backend)
     app = app_for(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
-        await _open(pilot, sqlite_backend, "eneu", ProfileScreen())
+        await open_as(pilot, "eneu", ProfileScreen())
         screen = app.screen
         assert screen.query_one("#profile-last-name", Input).value == "Neumann"
         screen.query_one("#profile-postal-code", Input).value = "123"
@@ -59,8 +48,8 @@ async def test_phones_by_keyboard_with_errors_in_english(sqlite_backend) -> None
     load_demo(sqlite_backend)
     app = app_for(sqlite_backend, language="en")
     async with app.run_test(size=SIZE) as pilot:
-        await _open(pilot, sqlite_backend, "eneu", ProfileScreen())
-        await _tab(pilot, "profile-tabs", "tab-phones")
+        await open_as(pilot, "eneu", ProfileScreen())
+        await switch_tab(pilot, "profile-tabs", "tab-phones")
         app.screen.query_one("#profile-phone", Input).focus()
         await pilot.press(*"12", "enter")
         await settle(pilot)
@@ -96,8 +85,8 @@ async def test_email_addresses(sqlite_backend) -> None:
     load_demo(sqlite_backend)
     app = app_for(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
-        await _open(pilot, sqlite_backend, "eneu", ProfileScreen())
-        await _tab(pilot, "profile-tabs", "tab-email")
+        await open_as(pilot, "eneu", ProfileScreen())
+        await switch_tab(pilot, "profile-tabs", "tab-email")
         assert _rows(app, "profile-emails-table") == ["Anmeldeadresse | erika.neu@example.de"]
         new = app.screen.query_one("#profile-new-email", Input)
         new.value = "kein-at-zeichen"
@@ -105,15 +94,12 @@ async def test_email_addresses(sqlite_backend) -> None:
         await settle(pilot)
         assert "gültige E-Mail-Adresse" in text(app, "#profile-new-email-error")
         new.value = "buero@example.de"
-        app.screen.query_one("#profile-email-add").press()
-        await settle(pilot)
+        await press_button(pilot, "#profile-email-add")
         assert _rows(app, "profile-emails-table")[1] == "Weitere Adresse | buero@example.de"
         # the login address is not removed here
-        app.screen.query_one("#profile-email-remove").press()
-        await settle(pilot)
+        await press_button(pilot, "#profile-email-remove")
         assert "Meine Einstellungen" in text(app, "#profile-new-email-error")
-        app.screen.query_one("#profile-open-settings").press()
-        await settle(pilot)
+        await press_button(pilot, "#profile-open-settings")
         assert isinstance(app.screen, SettingsScreen)
 
 
@@ -121,11 +107,11 @@ async def test_umbrella_delivery_payment_iban_masked(sqlite_backend) -> None:
     load_demo(sqlite_backend)
     app = app_for(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
-        await _open(pilot, sqlite_backend, "eneu", ProfileScreen())
+        await open_as(pilot, "eneu", ProfileScreen())
         screen = app.screen
-        await _tab(pilot, "profile-tabs", "tab-umbrella")
+        await switch_tab(pilot, "profile-tabs", "tab-umbrella")
         screen.query_one("#profile-umbrella-organisation", Input).value = "[i]Chorverband[/i]"
-        await _tab(pilot, "profile-tabs", "tab-more")
+        await switch_tab(pilot, "profile-tabs", "tab-more")
         assert not screen.query_one("#profile-bank").display
         screen.query_one("#profile-payment-method", Select).value = "direct_debit"
         screen.query_one("#profile-delivery-method", Select).value = "post"
@@ -154,7 +140,7 @@ async def test_tabs_reachable_by_keyboard_and_language_switch(sqlite_backend) ->
     load_demo(sqlite_backend)
     app = app_for(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
-        await _open(pilot, sqlite_backend, "eneu", ProfileScreen())
+        await open_as(pilot, "eneu", ProfileScreen())
         tabs = app.screen.query_one("#profile-tabs", TabbedContent)
         await pilot.press("shift+tab", "shift+tab")  # from the first name to the tab bar
         seen = [tabs.active]
@@ -176,10 +162,9 @@ async def test_numbers_tab_opens_the_link_screen(sqlite_backend) -> None:
     load_demo(sqlite_backend)
     app = app_for(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
-        await _open(pilot, sqlite_backend, "eneu", ProfileScreen())
-        await _tab(pilot, "profile-tabs", "tab-numbers")
-        app.screen.query_one("#profile-open-numbers").press()
-        await settle(pilot)
+        await open_as(pilot, "eneu", ProfileScreen())
+        await switch_tab(pilot, "profile-tabs", "tab-numbers")
+        await press_button(pilot, "#profile-open-numbers")
         assert isinstance(app.screen, CustomerNumbersScreen)
 
 
@@ -187,8 +172,8 @@ async def test_settings_release_notes_in_both_languages(sqlite_backend) -> None:
     load_demo(sqlite_backend)
     app = app_for(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
-        await _open(pilot, sqlite_backend, "eneu", SettingsScreen())
-        await _tab(pilot, "settings-tabs", "settings-tab-news")
+        await open_as(pilot, "eneu", SettingsScreen())
+        await switch_tab(pilot, "settings-tabs", "settings-tab-news")
         shown = " ".join(str(w.render()) for w in app.screen.query(".news-version"))
         newest = profile.release_notes("de")[0]
         assert f"Version {newest.version}" in shown
@@ -203,8 +188,8 @@ async def test_settings_connected_profiles_disconnect_with_password(sqlite_backe
     load_demo(sqlite_backend)
     app = app_for(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
-        await _open(pilot, sqlite_backend, "amueller", SettingsScreen())
-        await _tab(pilot, "settings-tabs", "settings-tab-profiles")
+        await open_as(pilot, "amueller", SettingsScreen())
+        await switch_tab(pilot, "settings-tabs", "settings-tab-profiles")
         assert _rows(app, "settings-profiles-table")[0].startswith("200001 | ")
         app.screen.query_one("#settings-profiles-table").focus()
         await pilot.press("f8")
@@ -233,9 +218,8 @@ async def test_settings_from_the_start_page(sqlite_backend) -> None:
     load_demo(sqlite_backend)
     app = app_for(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
-        await _open(pilot, sqlite_backend, "eneu", HomeScreen("Erika"))
-        app.screen.query_one("#nav-settings").press()
-        await settle(pilot)
+        await open_as(pilot, "eneu", HomeScreen("Erika"))
+        await press_button(pilot, "#nav-settings")
         assert isinstance(app.screen, SettingsScreen)
         assert app.focused is app.screen.query_one("#settings-current-password")
 
@@ -247,12 +231,12 @@ async def test_a_tab_does_not_keep_another_tabs_errors(sqlite_backend) -> None:
     load_demo(sqlite_backend)
     app = app_for(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
-        await _open(pilot, sqlite_backend, "eneu", ProfileScreen())
+        await open_as(pilot, "eneu", ProfileScreen())
         screen = app.screen
         screen.query_one("#profile-postal-code", Input).value = "123"
         screen.query_one("#profile-last-name", Input).value = ""
         screen.query_one("#profile-submit").press()
         await settle(pilot)
         assert text(app, "#form-error") and text(app, "#profile-postal-code-error")
-        await _tab(pilot, "profile-tabs", TABS[1][0])
+        await switch_tab(pilot, "profile-tabs", TABS[1][0])
         assert text(app, "#form-error") == "" and text(app, "#profile-postal-code-error") == ""

@@ -8,10 +8,22 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from pilot import DEMO_PASSWORDS, app_for, enrol_on_screen, login_token, settle, text
+from pilot import (
+    DEMO_PASSWORDS,
+    app_for,
+    enrol_on_screen,
+    login_token,
+    new_agent,
+    open_as,
+    open_desk,
+    open_screen,
+    run_command,
+    settle,
+    switch_tab,
+    text,
+)
 from sqlalchemy import select
 from textual.pilot import Pilot
-from textual.widgets import TabbedContent
 
 from db.models import Session
 from screens.backoffice.desk import DeskScreen
@@ -39,19 +51,6 @@ async def _login(pilot: Pilot, screen_type: type, prefix: str, user: str, passwo
     app.screen.query_one(f"#{prefix}-identifier").value = user
     app.screen.query_one(f"#{prefix}-password").value = password
     await pilot.click(f"#{prefix}-submit")
-    await settle(pilot)
-
-
-async def _palette(pilot: Pilot, words: str) -> None:
-    """Run the first command of the palette that matches ``words``."""
-    from pilot import palette_hits
-
-    await pilot.press("ctrl+p")
-    await settle(pilot)
-    for ch in words:
-        await pilot.press(ch)
-    assert await palette_hits(pilot)
-    await pilot.press("enter")
     await settle(pilot)
 
 
@@ -103,7 +102,7 @@ async def test_agent_enrols_then_logs_in_with_the_code(sqlite_backend, clock):
         assert isinstance(app.screen, DeskScreen)
         assert any("9 Wiederherstellungscodes" in str(n.message)
                    for n in app._notifications)
-        await _palette(pilot, "Neue Wiederh")  # the agent's own new recovery codes
+        await run_command(pilot, "Neue Wiederh")  # the agent's own new recovery codes
         assert isinstance(app.screen, RecoveryCodesScreen)
         fresh = text(app, "#totp-recovery-codes")
         assert len(fresh.splitlines()) == 10 and codes[1] not in fresh
@@ -116,11 +115,8 @@ async def test_customer_turns_it_on_and_logs_in_at_the_kiosk(sqlite_backend, clo
     load_demo(sqlite_backend)
     app = app_for(sqlite_backend, kiosk_mode=True)
     async with app.run_test(size=SIZE) as pilot:
-        app.set_session(login_token(sqlite_backend, "kkoehler"))
-        await app.push_screen(SettingsScreen())
-        await settle(pilot)
-        app.screen.query_one("#settings-tabs", TabbedContent).active = "settings-tab-totp"
-        await settle(pilot)
+        await open_as(pilot, "kkoehler", SettingsScreen())
+        await switch_tab(pilot, "settings-tabs", "settings-tab-totp")
         assert "empfehlen" in text(app, "#settings-totp-recommended")  # an org super admin
         await pilot.click("#settings-totp-enable")
         await settle(pilot)
@@ -148,10 +144,8 @@ async def test_customer_turns_it_on_and_logs_in_at_the_kiosk(sqlite_backend, clo
         await settle(pilot)
         assert isinstance(app.screen, HomeScreen)
         # new recovery codes, then off with the password and a code
-        await app.push_screen(SettingsScreen())
-        await settle(pilot)
-        app.screen.query_one("#settings-tabs", TabbedContent).active = "settings-tab-totp"
-        await settle(pilot)
+        await open_screen(pilot, SettingsScreen())
+        await switch_tab(pilot, "settings-tabs", "settings-tab-totp")
         await pilot.click("#settings-totp-recovery")
         await settle(pilot)
         assert isinstance(app.screen, RecoveryCodesScreen)
@@ -213,20 +207,14 @@ async def test_the_idle_wipe_ends_the_code_step(sqlite_backend):
 
 
 async def test_supervisor_resets_an_agent_from_the_palette(sqlite_backend, clock):
-    from pilot import agent_login
-
     from screens.backoffice.dialogs import ConfirmDialog, InputDialog
 
-    create_agent(sqlite_backend, "desk_agent", "agent", AGENT_PW)
-    agent_login(sqlite_backend, "desk_agent", AGENT_PW)
-    create_agent(sqlite_backend, "desk_chefin", "supervisor", SUPER_PW)
-    boss = agent_login(sqlite_backend, "desk_chefin", SUPER_PW)
+    new_agent(sqlite_backend, "desk_agent", "agent", AGENT_PW)
+    boss = new_agent(sqlite_backend, "desk_chefin", "supervisor", SUPER_PW)
     app = app_for(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
-        app.set_session(boss.token)
-        await app.push_screen(DeskScreen(boss.display_name, boss.kind))
-        await settle(pilot)
-        await _palette(pilot, "Zweiten Faktor")
+        await open_desk(pilot, boss)
+        await run_command(pilot, "Zweiten Faktor")
         assert isinstance(app.screen, InputDialog)
         app.screen.query_one("#reset2fa-name").value = "desk_chefin"  # their own: refused
         await pilot.click("#reset2fa-name-submit")
@@ -268,8 +256,7 @@ async def test_f1_explains_enrolment_and_a_lost_phone(sqlite_backend):
         assert "Setting up the second factor" in app.screen.query_one(Markdown).source
         await pilot.press("escape")
         await settle(pilot)
-        await app.push_screen(TotpCodeScreen(lambda _r: None, lambda: None))
-        await settle(pilot)
+        await open_screen(pilot, TotpCodeScreen(lambda _r: None, lambda: None))
         await pilot.press("f1")
         await settle(pilot)
         assert isinstance(app.screen, HelpScreen) and app.screen.article == "lost-phone"
@@ -301,8 +288,7 @@ async def _open_recovery(pilot: Pilot) -> None:
     await settle(pilot)
     codes = [f"ACDE{n}-FGHJK" for n in range(3, 10)] + ["MNPQR-TUVWX", "Y3467-9ACDE",
                                                          "FGHJK-MNPQR"]
-    await pilot.app.push_screen(RecoveryCodesScreen(codes, lambda: None))
-    await settle(pilot)
+    await open_screen(pilot, RecoveryCodesScreen(codes, lambda: None))
 
 
 @pytest.mark.parametrize(("language", "high_contrast"), VARIANTS)

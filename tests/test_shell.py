@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 from babel.messages.pofile import read_po
-from pilot import palette_hits
+from pilot import open_screen, palette_hits
 from textual.app import ComposeResult
 from textual.widgets import Button, Input, Label, Markdown, RadioButton, TextArea
 
@@ -434,8 +434,7 @@ async def test_f1_on_the_start_page_profile_settings_and_desk(sqlite_backend) ->
                 (HomeScreen("Anna"), "home", "# "), (ProfileScreen(), "profile", "# "),
                 (SettingsScreen(), "profile", "# "),
                 (DeskScreen("Desk", "agent"), "backoffice", "# ")):
-            await app.push_screen(screen)
-            await settle(pilot)
+            await open_screen(pilot, screen)
             await pilot.press("f1")
             await settle(pilot)
             assert isinstance(app.screen, HelpScreen)
@@ -448,10 +447,8 @@ async def test_f1_on_the_start_page_profile_settings_and_desk(sqlite_backend) ->
         # a dialog shows the article of the screen it was opened on
         from screens.customer_numbers import CustomerNumbersScreen
 
-        await app.push_screen(CustomerNumbersScreen())
-        await settle(pilot)
-        await app.push_screen(UnlinkDialog("200001"))
-        await settle(pilot)
+        await open_screen(pilot, CustomerNumbersScreen())
+        await open_screen(pilot, UnlinkDialog("200001"))
         await pilot.press("f1")
         await settle(pilot)
         assert isinstance(app.screen, HelpScreen) and app.screen.article == "customer-numbers"

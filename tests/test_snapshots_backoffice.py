@@ -8,16 +8,14 @@ Update after an intended change:
 from __future__ import annotations
 
 import pytest
-from pilot import agent_login, app_for, settle
+from pilot import app_for, new_agent, open_customer, open_screen, search_desk, settle
 from textual.pilot import Pilot
 
 from screens.backoffice.desk import DeskScreen
 from services import accounts
-from services.agents import create_agent
 from services.caller import Caller
 from services.demo import load_demo
 
-PASSWORD = "Schreibtisch-Kaffee-Leuchte-77"
 SIZE = (110, 40)
 
 
@@ -30,8 +28,7 @@ def _app(backend, language: str):
         accounts.login(backend, "eneu", "not-the-password-123456", Caller())
     except Exception:  # noqa: BLE001, S110 - one failed attempt for the dashboard
         pass
-    create_agent(backend, "desk_agent", "agent", PASSWORD)
-    result = agent_login(backend, "desk_agent", PASSWORD)
+    result = new_agent(backend)
     app = app_for(backend, language=language)
     app.set_session(result.token)
     app._desk = result  # type: ignore[attr-defined]
@@ -40,8 +37,7 @@ def _app(backend, language: str):
 
 async def _desk(pilot: Pilot) -> None:
     result = pilot.app._desk  # type: ignore[attr-defined]
-    await pilot.app.push_screen(DeskScreen(result.display_name, result.kind))
-    await settle(pilot)
+    await open_screen(pilot, DeskScreen(result.display_name, result.kind))
 
 
 async def _dashboard(pilot: Pilot) -> None:
@@ -52,16 +48,12 @@ async def _dashboard(pilot: Pilot) -> None:
 
 async def _search(pilot: Pilot) -> None:
     await _desk(pilot)
-    for ch in "mül":
-        await pilot.press(ch)
-    await pilot.pause(0.4)
-    await settle(pilot)
+    await search_desk(pilot, "mül")
 
 
 async def _customer(pilot: Pilot) -> None:
     await _desk(pilot)
-    pilot.app.screen.open_number("200001")
-    await settle(pilot)
+    await open_customer(pilot, "200001")
 
 
 @pytest.mark.parametrize("language", ["de", "en"])

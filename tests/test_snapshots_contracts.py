@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from pilot import app_for, login_token, settle
+from pilot import app_for, login_token, open_screen, press_button, settle
 from sqlalchemy import update
 from textual.pilot import Pilot
 from textual.widgets import Input
@@ -41,8 +41,7 @@ def _app(backend, language: str, *, linked: bool):
 
 
 async def _open(pilot: Pilot) -> None:
-    await pilot.app.push_screen(ContractsScreen())
-    await settle(pilot)
+    await open_screen(pilot, ContractsScreen())
 
 
 async def _dialog_empty_fields(pilot: Pilot) -> None:
@@ -50,8 +49,7 @@ async def _dialog_empty_fields(pilot: Pilot) -> None:
     await pilot.click("#contracts-link")
     await settle(pilot)
     pilot.app.screen.query_one("#contract-number", Input).value = "431177"
-    pilot.app.screen.query_one("#contract-submit").press()
-    await settle(pilot)
+    await press_button(pilot, "#contract-submit")
 
 
 @pytest.mark.parametrize("language", ["de", "en"])
@@ -67,8 +65,7 @@ def test_link_dialog_empty_fields(snap_compare, sqlite_backend, language) -> Non
 
 
 async def _customer_data(pilot: Pilot) -> None:
-    await pilot.app.push_screen(CustomerDataScreen("431177"))
-    await settle(pilot)
+    await open_screen(pilot, CustomerDataScreen("431177"))
 
 
 @pytest.mark.parametrize("language", ["de", "en"])

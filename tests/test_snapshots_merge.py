@@ -8,7 +8,7 @@ Update after an intended change: ``pytest tests/test_snapshots_merge.py --snapsh
 from __future__ import annotations
 
 import pytest
-from pilot import app_for, login_token, settle
+from pilot import app_for, login_token, press_button, settle
 from textual.pilot import Pilot
 from textual.widgets import Input
 
@@ -67,8 +67,7 @@ async def _blocked(pilot: Pilot) -> None:
 
 async def _done(pilot: Pilot) -> None:
     await _diff(pilot)
-    pilot.app.screen.query_one("#merge-take-over").press()
-    await settle(pilot)
+    await press_button(pilot, "#merge-take-over")
 
 
 @pytest.mark.parametrize(("language", "contrast"), VARIANTS)

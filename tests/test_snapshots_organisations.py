@@ -12,10 +12,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import pytest
-from pilot import app_for, login_token, settle
+from pilot import app_for, fill, open_as, open_screen, press_button, switch_tab
 from test_organisations import load_company
 from textual.pilot import Pilot
-from textual.widgets import Input
 
 from screens.org_admin import OrganisationScreen
 from screens.organisation import (
@@ -32,54 +31,39 @@ SIZE = (110, 40)
 COMPANY = {"email": "mia.berg@example.de", "customer_number": "300001", "postal_code": "80331"}
 
 
-def _fill(pilot: Pilot, **values: str) -> None:
-    for widget_id, value in values.items():
-        pilot.app.screen.query_one(f"#{widget_id.replace('_', '-')}", Input).value = value
-
-
-async def _press(pilot: Pilot, selector: str) -> None:
-    pilot.app.screen.query_one(selector).press()
-    await settle(pilot)
-
-
-async def _push(pilot: Pilot, screen) -> None:
-    await pilot.app.push_screen(screen)
-    await settle(pilot)
-
-
 async def register(pilot: Pilot) -> None:
-    await _push(pilot, OrgRegisterScreen())
+    await open_screen(pilot, OrgRegisterScreen())
 
 
 async def mismatch(pilot: Pilot) -> None:
     await register(pilot)
-    _fill(pilot, orgreg_email="mia.berg@example.de", orgreg_customer_number="300001",
-          orgreg_postal_code="99999")
-    await _press(pilot, "#orgreg-next")
+    await fill(pilot, orgreg_email="mia.berg@example.de", orgreg_customer_number="300001",
+               orgreg_postal_code="99999")
+    await press_button(pilot, "#orgreg-next")
 
 
 async def details(pilot: Pilot) -> None:
-    await _push(pilot, OrgDetailsScreen(COMPANY, "Praxis Dr. Köhler GmbH"))
-    _fill(pilot, orgreg_first_name="Mia", orgreg_last_name="[b]Berg[/b]")
-    await _press(pilot, "#orgreg-submit")  # privacy not accepted: the error shows
+    await open_screen(pilot, OrgDetailsScreen(COMPANY, "Praxis Dr. Köhler GmbH"))
+    await fill(pilot, orgreg_first_name="Mia", orgreg_last_name="[b]Berg[/b]")
+    await press_button(pilot, "#orgreg-submit")  # privacy not accepted: the error shows
 
 
 async def code(pilot: Pilot) -> None:
-    await _push(pilot, OrgCodeScreen("mia.berg@example.de",
-                                     notice=(organisations.MSG_REGISTERED,
-                                             {"email": "mia.berg@example.de"})))
+    await open_screen(pilot, OrgCodeScreen("mia.berg@example.de",
+                                           notice=(organisations.MSG_REGISTERED,
+                                                   {"email": "mia.berg@example.de"})))
 
 
 async def waiting(pilot: Pilot) -> None:
-    await _push(pilot, OrgWaitingScreen("Praxis Dr. Köhler GmbH"))
+    await open_screen(pilot, OrgWaitingScreen("Praxis Dr. Köhler GmbH"))
 
 
 def completion(*buttons: str) -> Callable[[Pilot], Awaitable[None]]:
     async def run(pilot: Pilot) -> None:
-        await _push(pilot, OrgCompletionScreen("mia.berg@example.de", "x",
-                                               "Praxis Dr. Köhler GmbH"))
+        await open_screen(pilot, OrgCompletionScreen("mia.berg@example.de", "x",
+                                                     "Praxis Dr. Köhler GmbH"))
         for button in buttons:
-            await _press(pilot, button)
+            await press_button(pilot, button)
 
     return run
 
@@ -97,24 +81,22 @@ def _requests(backend) -> None:
 
 
 async def queue(pilot: Pilot) -> None:
-    pilot.app.set_session(login_token(pilot.app.backend, "kkoehler"))
-    await _push(pilot, OrganisationScreen())
+    await open_as(pilot, "kkoehler", OrganisationScreen())
 
 
 async def members(pilot: Pilot) -> None:
     await queue(pilot)
-    pilot.app.screen.query_one("#org-tabs").active = "org-tab-members"
-    await settle(pilot)
+    await switch_tab(pilot, "org-tabs", "org-tab-members")
 
 
 async def decision(pilot: Pilot) -> None:
     await queue(pilot)
-    await _press(pilot, "#org-reject")
+    await press_button(pilot, "#org-reject")
 
 
 async def contact(pilot: Pilot) -> None:
     await members(pilot)
-    await _press(pilot, "#org-add")
+    await press_button(pilot, "#org-add")
 
 
 STEPS = {

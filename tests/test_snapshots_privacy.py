@@ -7,7 +7,7 @@ Update after an intended change: ``pytest tests/test_snapshots_privacy.py --snap
 from __future__ import annotations
 
 import pytest
-from pilot import app_for, login_token, settle
+from pilot import app_for, login_token, open_screen
 from textual.pilot import Pilot
 
 from screens.privacy import DeleteAccountScreen
@@ -24,8 +24,7 @@ def _app(backend, language: str, user: str):
 
 
 async def _open(pilot: Pilot) -> None:
-    await pilot.app.push_screen(DeleteAccountScreen())
-    await settle(pilot)
+    await open_screen(pilot, DeleteAccountScreen())
 
 
 @pytest.mark.parametrize("language", ["de", "en"])

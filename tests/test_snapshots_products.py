@@ -7,7 +7,7 @@ Update after an intended change: ``pytest tests/test_snapshots_products.py --sna
 from __future__ import annotations
 
 import pytest
-from pilot import app_for, settle
+from pilot import app_for, open_screen, settle
 from test_products import KEYS, load_products, make_account
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input
@@ -18,9 +18,7 @@ from services import products
 
 def _open(token: str, then=None):
     async def run_before(pilot: Pilot) -> None:
-        pilot.app.set_session(token)
-        await pilot.app.push_screen(ProductsScreen())
-        await settle(pilot)
+        await open_screen(pilot, ProductsScreen(), token)
         if then is not None:
             await then(pilot)
             await settle(pilot)

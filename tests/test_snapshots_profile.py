@@ -7,9 +7,8 @@ Update after an intended change: ``pytest tests/test_snapshots_profile.py --snap
 from __future__ import annotations
 
 import pytest
-from pilot import app_for, login_token, settle
+from pilot import app_for, login_token, open_screen, switch_tab
 from textual.pilot import Pilot
-from textual.widgets import TabbedContent
 
 from screens.profile import TABS as PROFILE_TABS
 from screens.profile import ProfileScreen
@@ -37,10 +36,8 @@ def _app(backend, language: str):
 
 def _open(screen_class, tabs_id: str, pane: str):
     async def run_before(pilot: Pilot) -> None:
-        await pilot.app.push_screen(screen_class())
-        await settle(pilot)
-        pilot.app.screen.query_one(f"#{tabs_id}", TabbedContent).active = pane
-        await settle(pilot)
+        await open_screen(pilot, screen_class())
+        await switch_tab(pilot, tabs_id, pane)
 
     return run_before
 

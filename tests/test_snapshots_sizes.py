@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from pilot import agent_login, app_for, login_token, settle
+from pilot import agent_login, app_for, login_token, open_customer, settle
 from textual.pilot import Pilot
 
 from services.agents import create_agent
@@ -126,8 +126,7 @@ async def test_no_column_header_is_cut(sqlite_backend, language) -> None:
         async with app.run_test(size=SIZES["80x24"]) as pilot:
             await _opened("desk" if name == "desk-customer" else name)(pilot)
             if name == "desk-customer":
-                pilot.app.screen.open_number("200001")
-                await settle(pilot)
+                await open_customer(pilot, "200001")
                 assert isinstance(pilot.app.screen, CustomerScreen)
             for table in pilot.app.screen.query(DataTable):
                 cut += [f"{name}: {c.label.plain}" for c in table.columns.values()
