@@ -45,28 +45,12 @@ if TYPE_CHECKING:
     from services.backend import Backend
 
 ACTION = "link_code"
-# Per customer number and account: 5 wrong codes within 24 h freeze the number for that
-# account only (the service desk lifts it or issues a new code).
-NUMBER_POLICY = throttle.Policy(max_failures=5, window=dt.timedelta(hours=24),
-                                base_wait=dt.timedelta(0), freeze_after=5)
-# Per customer number and terminal: 5 wrong codes -> that terminal waits out the 24 h.
-NUMBER_TERMINAL_POLICY = throttle.Policy(max_failures=5, window=dt.timedelta(hours=24),
-                                         base_wait=dt.timedelta(hours=24),
-                                         max_wait=dt.timedelta(hours=24))
-# Per customer number for everyone: the alarm level, 30 wrong codes within 24 h from any
-# accounts -> closed for the rest of the 24 h and a desk request (``throttle.raise_alarm``).
-ALARM_POLICY = throttle.Policy(max_failures=30, window=dt.timedelta(hours=24),
-                               base_wait=dt.timedelta(hours=24), max_wait=dt.timedelta(hours=24))
-# Per account: 10 wrong codes within 24 h -> a wait of 15 min, doubling up to 24 h.
-ACCOUNT_POLICY = throttle.Policy(max_failures=10, window=dt.timedelta(hours=24),
-                                 base_wait=dt.timedelta(minutes=15),
-                                 max_wait=dt.timedelta(hours=24))
-# Per terminal (a kiosk tried with many accounts): 30 within an hour -> 5 min, doubling.
-TERMINAL_POLICY = throttle.Policy(max_failures=30, window=dt.timedelta(hours=1),
-                                  base_wait=dt.timedelta(minutes=5),
-                                  max_wait=dt.timedelta(hours=1))
-POLICIES = throttle.RecordPolicies(NUMBER_POLICY, NUMBER_TERMINAL_POLICY, ALARM_POLICY,
-                                   ACCOUNT_POLICY, TERMINAL_POLICY)
+# Per customer number and account (or terminal): 5 wrong codes within 24 h freeze the number
+# for that account only (the service desk lifts it or issues a new code) and make that
+# terminal wait out the 24 h; 30 from anyone are the alarm level (``throttle.record_policies``).
+POLICIES = throttle.record_policies(per_record=5, alarm=30)
+NUMBER_POLICY, NUMBER_TERMINAL_POLICY = POLICIES.actor_on_record, POLICIES.terminal_on_record
+ALARM_POLICY, ACCOUNT_POLICY, TERMINAL_POLICY = POLICIES.alarm, POLICIES.actor, POLICIES.terminal
 #: The desk request's subject at the alarm level (stored in English, shown translated).
 SUBJECT_ALARM = N_("Many wrong Freischaltcodes for one customer number")
 

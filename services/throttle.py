@@ -414,6 +414,26 @@ class RecordPolicies:
     terminal: Policy
 
 
+def record_policies(per_record: int, alarm: int) -> RecordPolicies:
+    """The limits of a record claimed with a secret, within 24 h: ``per_record`` failures
+    freeze the record for that account (only the desk helps) and make that terminal wait out
+    the 24 h; ``alarm`` failures from anyone close the record for the rest of the 24 h (and
+    open a desk request, ``raise_alarm``). Per account 10 failures, then 15 min doubling up
+    to 24 h; per terminal (many accounts tried at one kiosk) 30 within an hour, then 5 min
+    doubling up to an hour. The records differ only in the first two numbers."""
+    day = dt.timedelta(hours=24)
+    return RecordPolicies(
+        actor_on_record=Policy(max_failures=per_record, window=day, base_wait=dt.timedelta(0),
+                               freeze_after=per_record),
+        terminal_on_record=Policy(max_failures=per_record, window=day, base_wait=day,
+                                  max_wait=day),
+        alarm=Policy(max_failures=alarm, window=day, base_wait=day, max_wait=day),
+        actor=Policy(max_failures=10, window=day, base_wait=dt.timedelta(minutes=15),
+                     max_wait=day),
+        terminal=Policy(max_failures=30, window=dt.timedelta(hours=1),
+                        base_wait=dt.timedelta(minutes=5), max_wait=dt.timedelta(hours=1)))
+
+
 def record_limits(action: str, record: str, actor: str, terminal: str,
                   policies: RecordPolicies) -> list[Limit]:
     """[record_actor, record_terminal, record (alarm), actor, terminal] for one attempt."""

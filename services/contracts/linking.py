@@ -48,28 +48,12 @@ if TYPE_CHECKING:
     from services.backend import Backend
 
 ACTION = "contract_link"
-# Per contract and account: 3 failed attempts within 24 h freeze the contract for that account
-# (only the service desk can link it for them then).
-NUMBER_POLICY = throttle.Policy(max_failures=3, window=dt.timedelta(hours=24),
-                                base_wait=dt.timedelta(0), freeze_after=3)
-# Per contract and terminal: 3 failed attempts -> that terminal waits out the 24 h.
-NUMBER_TERMINAL_POLICY = throttle.Policy(max_failures=3, window=dt.timedelta(hours=24),
-                                         base_wait=dt.timedelta(hours=24),
-                                         max_wait=dt.timedelta(hours=24))
-# Per contract for everyone: the alarm level, 20 failed attempts within 24 h -> closed for the
-# rest of the 24 h and a desk request (``throttle.raise_alarm``).
-ALARM_POLICY = throttle.Policy(max_failures=20, window=dt.timedelta(hours=24),
-                               base_wait=dt.timedelta(hours=24), max_wait=dt.timedelta(hours=24))
-# Per account: 10 failures within 24 h -> a wait of 15 min, doubling up to 24 h.
-ACCOUNT_POLICY = throttle.Policy(max_failures=10, window=dt.timedelta(hours=24),
-                                 base_wait=dt.timedelta(minutes=15),
-                                 max_wait=dt.timedelta(hours=24))
-# Per terminal (many accounts tried at one kiosk): 30 within an hour -> 5 min, doubling.
-TERMINAL_POLICY = throttle.Policy(max_failures=30, window=dt.timedelta(hours=1),
-                                  base_wait=dt.timedelta(minutes=5),
-                                  max_wait=dt.timedelta(hours=1))
-POLICIES = throttle.RecordPolicies(NUMBER_POLICY, NUMBER_TERMINAL_POLICY, ALARM_POLICY,
-                                   ACCOUNT_POLICY, TERMINAL_POLICY)
+# Per contract and account (or terminal): 3 failed attempts within 24 h freeze the contract for
+# that account (only the service desk can link it for them then) and make that terminal wait
+# out the 24 h; 20 from anyone are the alarm level (``throttle.record_policies``).
+POLICIES = throttle.record_policies(per_record=3, alarm=20)
+NUMBER_POLICY, NUMBER_TERMINAL_POLICY = POLICIES.actor_on_record, POLICIES.terminal_on_record
+ALARM_POLICY, ACCOUNT_POLICY, TERMINAL_POLICY = POLICIES.alarm, POLICIES.actor, POLICIES.terminal
 SUBJECT_ALARM = N_("Many failed attempts to link one contract")
 
 KIND_BLOCKED = "contract_link_blocked"
