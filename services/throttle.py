@@ -76,12 +76,13 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
+from functools import cache
+from typing import Any, NamedTuple
 
-from sqlalchemy import and_, delete, or_, select
+from sqlalchemy import and_, bindparam, delete, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from db.engine import for_update
 from db.models import SupportRequest, Throttle
 from services import audit
 from services.errors import N_
@@ -204,19 +205,42 @@ def check_many(
             for status, (action, scope, key, _policy) in zip(found, checks, strict=True)]
 
 
-def _locked_row(session: Session, action: str, scope: str, key: str, now: dt.datetime) -> Throttle:
-    dialect = session.get_bind().dialect.name
-    values = dict(action=action, scope=scope, key=key[:128], failures=0, window_start=now,
-                  frozen=False)
+class _Statements(NamedTuple):
+    create: Any  # INSERT … ON CONFLICT DO NOTHING of a fresh counter
+    locked: Any  # the counter, locked on PostgreSQL, loaded anew (populate_existing)
+    forget: Any  # DELETE of the counter
+
+
+@cache
+def _statements(dialect: str) -> _Statements:
+    """One counter's statements, built once per kind of database with the values bound per
+    call: building them anew for every counter of every attempt was most of the Python time
+    of a reservation (a login's second-factor step reserves and gives back two)."""
+    where = (Throttle.action == bindparam("t_action"), Throttle.scope == bindparam("t_scope"),
+             Throttle.key == bindparam("t_key"))
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(Throttle).values(**values).on_conflict_do_nothing(
-        index_elements=["action", "scope", "key"]
-    )
-    query = for_update(select(Throttle).where(*_where(action, scope, key[:128])), session)
+    create = insert(Throttle).values(
+        action=bindparam("t_action"), scope=bindparam("t_scope"), key=bindparam("t_key"),
+        failures=0, window_start=bindparam("t_now", type_=Throttle.window_start.type),
+        frozen=False).on_conflict_do_nothing(index_elements=["action", "scope", "key"])
+    locked = select(Throttle).where(*where)
+    if dialect == "postgresql":
+        locked = locked.with_for_update()
+    return _Statements(create, locked.execution_options(populate_existing=True),
+                       delete(Throttle).where(*where))
+
+
+def _bound(action: str, scope: str, key: str) -> dict[str, Any]:
+    return {"t_action": action, "t_scope": scope, "t_key": key[:128]}
+
+
+def _locked_row(session: Session, action: str, scope: str, key: str, now: dt.datetime) -> Throttle:
+    statements = _statements(session.get_bind().dialect.name)
+    params = _bound(action, scope, key)
     for _ in range(5):
-        session.execute(stmt)
+        session.execute(statements.create, {**params, "t_now": now})
         # populate_existing: the row may be in the identity map with stale values.
-        row = session.scalars(query.execution_options(populate_existing=True)).first()
+        row = session.scalars(statements.locked, params).first()
         if row is not None:
             return row
         # PostgreSQL, READ COMMITTED: between the two statements another transaction's
@@ -364,8 +388,8 @@ def release(session: Session, action: str, scope: str, key: str, policy: Policy,
     """Take back one reserved count that turned out not to be a failure. With
     ``reserved_at`` (the reservation's time): when the latest count is still that one, the
     wait it started goes too (the reservation was granted, so no wait was in force)."""
-    query = for_update(select(Throttle).where(*_where(action, scope, key)), session)
-    row = session.scalars(query.execution_options(populate_existing=True)).first()
+    row = session.scalars(_statements(session.get_bind().dialect.name).locked,
+                          _bound(action, scope, key)).first()
     if row is None:
         return
     row.failures = max(row.failures - 1, 0)
@@ -521,7 +545,8 @@ def unfreeze_record(session: Session, action: str, record: str) -> int:
 
 def reset(session: Session, action: str, scope: str, key: str) -> None:
     """Forget all failures (after a success, a password reset or an agent's unlock)."""
-    session.execute(delete(Throttle).where(*_where(action, scope, key[:128])))
+    session.execute(_statements(session.get_bind().dialect.name).forget,
+                    _bound(action, scope, key))
 
 
 unfreeze = reset
