@@ -11,6 +11,7 @@ import pytest
 from pilot import (
     DEMO_PASSWORDS,
     app_for,
+    confirm,
     enrol_on_screen,
     login_token,
     new_agent,
@@ -220,8 +221,7 @@ async def test_supervisor_resets_an_agent_from_the_palette(sqlite_backend, clock
         await pilot.click("#reset2fa-name-submit")
         await settle(pilot)
         assert isinstance(app.screen, ConfirmDialog)
-        await pilot.click("#confirm-yes")
-        await settle(pilot)
+        await confirm(pilot)
         assert isinstance(app.screen, DeskScreen)
         assert any("eigenen" in str(n.message) for n in app._notifications)
         assert accounts.login_agent(sqlite_backend, "desk_agent", AGENT_PW,
@@ -232,8 +232,7 @@ async def test_supervisor_resets_an_agent_from_the_palette(sqlite_backend, clock
         await pilot.click("#reset2fa-name-submit")
         await settle(pilot)
         assert "desk_agent" in text(app, "#confirm-question")
-        await pilot.click("#confirm-yes")
-        await settle(pilot)
+        await confirm(pilot)
         assert any("wurde zurückgesetzt" in str(n.message) for n in app._notifications)
     assert accounts.login_agent(sqlite_backend, "desk_agent", AGENT_PW,
                                 Caller()).second_factor == "enrol"
