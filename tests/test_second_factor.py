@@ -259,6 +259,31 @@ def test_customer_turns_it_on_and_off(backend, clock):
     assert enrolment.account_name == "kkoehler"
 
 
+def test_turning_it_off_gives_no_free_guesses_at_the_code(backend, clock):
+    """With the right password, wrong codes still count: the password's success must not
+    reset the account's counter before the code is checked (it did, so a live session plus
+    the password allowed unlimited guesses at argon2 speed)."""
+    load_demo(backend)
+    token = accounts.login(backend, "kkoehler", DEMO_PASSWORDS["kkoehler"], CALLER).token
+    second_factor.begin_enrolment(backend, token, secret=SECRET)
+    second_factor.confirm_enrolment(backend, token, code(SECRET, backend), CALLER)
+    clock.advance(seconds=30)
+    right = code(SECRET, backend)
+    wrong = f"{(int(right) + 500000) % 1000000:06d}"
+    refused = 0
+    for _ in range(8):
+        try:
+            second_factor.disable(backend, token, DEMO_PASSWORDS["kkoehler"], wrong, CALLER)
+        except AuthFailed:
+            refused += 1
+        except Throttled:
+            break
+    assert refused == 5
+    with pytest.raises(Throttled):
+        second_factor.disable(backend, token, DEMO_PASSWORDS["kkoehler"], right, CALLER)
+    assert second_factor.status(backend, token).enabled
+
+
 def test_agents_cannot_turn_it_off(backend):
     secret, _codes, token = enrolled_agent(backend)
     with pytest.raises(NotAllowed):

@@ -30,18 +30,16 @@ from db.models import (
     EmailToken,
     LicenceKey,
     Membership,
-    SecondFactor,
 )
-from services import accounts, audit, mail, sessions, throttle
+from services import accounts, audit, mail, sessions
 from services.accounts.common import _name as account_name
 from services.caller import Caller
-from services.errors import N_, AuthFailed, Conflict, NotFound, Throttled, ValidationFailed
+from services.errors import N_, AuthFailed, Conflict, NotFound
 from services.i18n import format_date
 from services.privacy.document import MSG_NO_ACCOUNT
 from services.privacy.export import owner_with_password
-from services.second_factor.factor import check_totp, clean_code, find_factor
-from services.second_factor.login import MSG_CODE_FAILED, MSG_CODE_FORMAT
-from services.second_factor.recovery import use_recovery
+from services.second_factor.factor import find_factor
+from services.second_factor.login import check_password_and_code
 
 if TYPE_CHECKING:
     from services.backend import Backend
@@ -231,7 +229,8 @@ def cancel_deletion_login(backend: Backend, identifier: str, password: str, call
                                               caller.terminal_id, field="password")
             _cancel(db, backend, account, caller.terminal_id, "login")
         else:
-            _check_password_and_code(db, backend, account, factor, password, code, caller)
+            check_password_and_code(db, backend, account, factor, password, code,
+                                    caller.terminal_id, event="cancel_deletion")
             _cancel(db, backend, account, caller.terminal_id, "login")
             account.last_login_at = backend.now()
             token = sessions.create(db, backend, account, caller.terminal_id)
@@ -241,34 +240,6 @@ def cancel_deletion_login(backend: Backend, identifier: str, password: str, call
                                         display_name=account_name(account),
                                         kind=account.kind, language=account.language)
     return accounts.login(backend, identifier, password, caller)
-
-
-def _check_password_and_code(db: DbSession, backend: Backend, account: Account,
-                             factor: SecondFactor, password: str, code: str,
-                             caller: Caller) -> None:
-    """Password and second-factor code together, as one attempt on the login counters."""
-    now = backend.now()
-    if not clean_code(code):
-        raise ValidationFailed(MSG_CODE_FORMAT, fields={"code": MSG_CODE_FORMAT})
-    limits = throttle.login_limits((caller.terminal_id or "unknown")[:128], f"a{account.id}")
-    reservation = throttle.reserve(db, limits, now)
-    if not reservation.granted:
-        db.commit()
-        message = (throttle.MSG_TERMINAL_WAIT if reservation.refused_by("terminal")
-                   else throttle.MSG_WAIT)
-        raise Throttled(message, fields={"code": message},
-                        params={"seconds": max(reservation.wait_seconds(now), 1)})
-    right = backend.hasher.verify(account.password_hash or "",
-                                  accounts.prepare_password(password or ""))
-    if right:
-        right = (check_totp(db, backend, factor, code) if clean_code(code).isdigit()
-                 else use_recovery(db, backend, account.id, code))
-    if not right:
-        audit.record(db, "login_second_factor", outcome="failed", actor_id=account.id,
-                     terminal_id=caller.terminal_id, method="cancel_deletion", now=now)
-        db.commit()
-        raise AuthFailed(MSG_CODE_FAILED, fields={"code": MSG_CODE_FAILED})
-    throttle.succeeded(db, limits, now)
 
 
 def cancel_deletion_link(backend: Backend, link_token: str, caller: Caller) -> DeletionResult:

@@ -17,6 +17,7 @@ the account's counter while the code is still missing. A pending login is valid 
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pydantic import BaseModel
@@ -33,6 +34,7 @@ from services.second_factor.factor import (
     ENROL,
     PENDING_VALID,
     check_sealed,
+    check_totp,
     clean_code,
     has_factor,
     is_mandatory,
@@ -261,3 +263,37 @@ def complete_login(backend: Backend, token: str | None, code: str, caller: Calle
                          display_name=sessions.display_name(found), kind=found.kind,
                          language=found.language, recovery_left=left, message=message,
                          params={"left": left} if left is not None else {})
+
+
+def check_password_and_code(db: DbSession, backend: Backend, account: Account,
+                            factor: SecondFactor, password: str, code: str,
+                            terminal_id: str | None, *, event: str) -> None:
+    """The password and a second-factor code (from the app, or a recovery code) as one
+    attempt on the login's two counters: reserved before either is looked at and given back
+    only when both are right, so a known password gives no free guesses at the code (a
+    right password must not reset the account's counter before the code is checked). A
+    wrong one of the two says the same sentence, beside the code. For the actions that need
+    both at once (cancelling a deletion at login, turning the factor off); ``event`` names
+    the action in the audit log."""
+    now = backend.now()
+    if not clean_code(code):
+        raise ValidationFailed(MSG_CODE_FORMAT, fields={"code": MSG_CODE_FORMAT})
+    limits = throttle.login_limits((terminal_id or "unknown")[:128], f"a{account.id}")
+    reservation = throttle.reserve(db, limits, now)
+    if not reservation.granted:
+        db.commit()
+        message = (throttle.MSG_TERMINAL_WAIT if reservation.refused_by("terminal")
+                   else throttle.MSG_WAIT)
+        raise Throttled(message, fields={"code": message},
+                        params={"seconds": max(reservation.wait_seconds(now), 1)})
+    right = backend.hasher.verify(account.password_hash or "",
+                                  unicodedata.normalize("NFKC", password or ""))
+    if right:
+        right = (check_totp(db, backend, factor, code) if clean_code(code).isdigit()
+                 else use_recovery(db, backend, account.id, code))
+    if not right:
+        audit.record(db, "login_second_factor", outcome="failed", actor_id=account.id,
+                     terminal_id=terminal_id, method=event, now=now)
+        db.commit()
+        raise AuthFailed(MSG_CODE_FAILED, fields={"code": MSG_CODE_FAILED})
+    throttle.succeeded(db, limits, now)

@@ -15,17 +15,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
 
 from db.models import Account, Membership
-from services import audit, sessions, throttle
-from services.errors import N_, AuthFailed, Conflict, NotAllowed
+from services import audit, sessions
+from services.errors import N_, Conflict, NotAllowed
 from services.second_factor.factor import (
     MSG_NOT_ON,
-    check_totp,
     find_factor,
     has_factor,
     is_mandatory,
     remove_factor,
 )
-from services.second_factor.login import MSG_CODE_FAILED
+from services.second_factor.login import check_password_and_code
 from services.second_factor.recovery import recovery_left
 
 if TYPE_CHECKING:
@@ -64,7 +63,8 @@ def status(backend: Backend, token: str | None) -> FactorStatus:
 
 def disable(backend: Backend, token: str | None, password: str, code: str, caller: Caller
             ) -> FactorStatus:
-    """Turn it off (customers only): the password and a current code (both throttled)."""
+    """Turn it off (customers only): the password and a current code (or a recovery code),
+    checked as one attempt on the login counters (``login.check_password_and_code``)."""
     now = backend.now()
     with backend.transaction() as db:
         row, account = sessions.live(db, backend, token)
@@ -73,15 +73,8 @@ def disable(backend: Backend, token: str | None, password: str, code: str, calle
         factor = find_factor(db, account.id)
         if factor is None:
             raise Conflict(MSG_NOT_ON)
-        sessions.check_password_throttled(db, backend, account, password, row.terminal_id,
-                                          field="password")
-        if not check_totp(db, backend, factor, code):
-            throttle.fail(db, "login", "account", f"a{account.id}", throttle.LOGIN_ACCOUNT,
-                          now)
-            audit.record(db, "second_factor_disable", outcome="failed", actor_id=account.id,
-                         terminal_id=caller.terminal_id, now=now)
-            db.commit()
-            raise AuthFailed(MSG_CODE_FAILED, fields={"code": MSG_CODE_FAILED})
+        check_password_and_code(db, backend, account, factor, password, code,
+                                caller.terminal_id, event="second_factor_disable")
         remove_factor(db, account.id)
         row.reauth_at = now
         audit.record(db, "second_factor_disabled", actor_id=account.id,
