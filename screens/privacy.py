@@ -266,18 +266,19 @@ class CancelDeletionDialog(KioskModal):
     ]
 
     def __init__(self, message: str, params: dict[str, object], identifier: str,
-                 password: str, then: Callable[[Any], None]) -> None:
+                 password: str, then: Callable[[Any], None], *,
+                 keep: Callable[[], None] | None = None) -> None:
+        """``identifier`` and ``password`` of the login; both empty after a second-factor
+        step, whose session then cancels (``keep`` is called when the person keeps it)."""
         super().__init__()
         self.message, self.params = message, params
         self._identifier, self._password, self._then = identifier, password, then
+        self._keep = keep
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield TranslatedLabel(CANCEL_TITLE, classes="form-title")
             yield TranslatedLabel(self.message, params=self.params, classes="form-intro")
-            if self.params.get("needs_code"):  # a second factor: its code goes with it
-                yield Field(N_("Code from the app or a recovery code"),
-                            Input(id="deletion-cancel-code", max_length=16), required=True)
             yield FormError()
             with Horizontal(classes="form-buttons"):
                 yield TranslatedButton(N_("Cancel the deletion"), id="deletion-cancel-submit",
@@ -286,23 +287,19 @@ class CancelDeletionDialog(KioskModal):
 
     def on_mount(self) -> None:
         super().on_mount()
-        first = "#deletion-cancel-code" if self.params.get("needs_code") else \
-            "#deletion-cancel-submit"
-        self.query_one(first).focus()
+        self.query_one("#deletion-cancel-submit").focus()
 
-    @on(Input.Submitted, "#deletion-cancel-code")
     @on(TranslatedButton.Pressed, "#deletion-cancel-submit")
     def _cancel_deletion(self) -> None:
         clear_errors(self)
-        code = ""
-        if self.params.get("needs_code"):
-            if not require(self, "deletion-cancel-code"):
-                return
-            code = self.query_one("#deletion-cancel-code", Input).value
-        self.run_service(privacy.cancel_deletion_login, self.app.backend, self._identifier,
-                         self._password, self.app.caller, code, on_success=self._done,
-                         on_error=lambda error: show_domain_error(self, error,
-                                                                  prefix="deletion-cancel"))
+        if self._identifier:
+            self.run_service(privacy.cancel_deletion_login, self.app.backend, self._identifier,
+                             self._password, self.app.caller, on_success=self._done,
+                             on_error=lambda error: show_domain_error(self, error))
+        else:
+            self.run_service(privacy.cancel_deletion_after_code, self.app.backend,
+                             self.app.session_token, self.app.caller, on_success=self._done,
+                             on_error=lambda error: show_domain_error(self, error))
 
     def _done(self, result: Any) -> None:
         self._password = ""
@@ -314,10 +311,13 @@ class CancelDeletionDialog(KioskModal):
     def action_keep(self) -> None:
         self._password = ""
         self.dismiss(None)
+        if self._keep is not None:
+            self._keep()
 
 
 def offer_cancel_deletion(screen: Any, error: DomainError, identifier: str, password: str,
                           then: Callable[[Any], None]) -> None:
-    """The login screen's answer to ``accounts.DeletionPending``."""
+    """The login screen's answer to ``accounts.DeletionPending`` (an account without a second
+    factor; with one, the code step answers it: ``screens.totp``)."""
     screen.app.push_screen(CancelDeletionDialog(error.message, dict(error.params), identifier,
                                                 password, then))

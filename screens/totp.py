@@ -29,6 +29,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Footer, Input, Static
 
 from screens.dialogs import with_recent_auth
+from screens.privacy import CancelDeletionDialog
 from screens.qr import qr_text
 from screens.widgets import (
     Field,
@@ -298,6 +299,11 @@ class TotpCodeScreen(KioskScreen):
         if isinstance(error, sessions.SessionExpired):  # too slow: the password again
             self.notify(self._(sessions.MSG_EXPIRED), severity="warning", markup=False)
             self.cancel()
+            return
+        if isinstance(error, sessions.DeletionPending):  # #16: the code was right
+            self.app.push_screen(CancelDeletionDialog(
+                error.message, dict(error.params), "", "", self.then,
+                keep=self.action_cancel))
             return
         show_domain_error(self, error, field_ids={"code": "totp-code"})
         self.query_one("#totp-code", Input).focus()

@@ -18,10 +18,11 @@ from pydantic import BaseModel
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session as DbSession
 
-from db.models import Account, Customer, Session
+from db.models import Account, AccountDeletion, Customer, Session
 from services import audit, throttle
 from services.crypto import new_token
 from services.errors import N_, AuthFailed, DomainError, Throttled
+from services.i18n import format_date
 from services.normalize import text_input
 
 if TYPE_CHECKING:
@@ -37,6 +38,27 @@ class SessionExpired(DomainError):
     """No valid session (unknown token, logged out, idle or absolute timeout)."""
 
     code = "session_expired"
+
+
+class DeletionPending(DomainError):
+    """A login of an account waiting for its deletion (#16) proved itself: the right password
+    (or, with a second factor, the password and then the code). The screen offers to cancel
+    the deletion (``services.privacy.cancel_deletion_login``, or with a second factor
+    ``cancel_deletion_after_code`` on the code step's session); ``params["date"]``."""
+
+    code = "deletion_pending"
+
+
+MSG_DELETION_PENDING = N_("Your account is scheduled for deletion on {date}. Do you want to "
+                          "cancel the deletion and keep your account?")
+
+
+def deletion_pending(db: DbSession, account_id: int, language: str) -> DeletionPending:
+    """The error for an account waiting for its deletion, with the day of the erasure."""
+    erase_after = db.scalar(select(AccountDeletion.erase_after).where(
+        AccountDeletion.account_id == account_id, AccountDeletion.state == "scheduled"))
+    date = format_date(erase_after.date(), language) if erase_after else ""
+    return DeletionPending(MSG_DELETION_PENDING, params={"date": date})
 
 
 class ReauthRequired(DomainError):

@@ -258,9 +258,10 @@ def test_deletion_lifecycle_request_cancel_request_erase(backend, two, clock):
 
 
 def test_cancelling_needs_the_second_factor_when_the_account_has_one(backend, two, clock):
-    """The password alone must not undo the deletion of an account with a second factor;
-    guesses at the code are counted even with the right password, and a right code (or a
-    recovery code) cancels and opens a full session, without asking the code again."""
+    """An account with a second factor waiting for its deletion: the login asks the code
+    first, as always (a wrong password gets the same code step, so the password step tells
+    nothing), and offers the cancellation only after the right code; the password alone
+    cancels nothing."""
     from services import second_factor
 
     a, _b, _ids, token = two
@@ -273,33 +274,29 @@ def test_cancelling_needs_the_second_factor_when_the_account_has_one(backend, tw
         backend, accounts.login(backend, "maxmuster", PW, CALLER).token,
         second_factor.code_at(secret, backend.now()), CALLER)
     privacy.request_deletion(backend, login.token, PW, CALLER)
-    with pytest.raises(accounts.DeletionPending) as pending:
-        accounts.login(backend, "maxmuster", PW, CALLER)
-    assert pending.value.params["needs_code"] is True
-    with pytest.raises(ValidationFailed):  # no code: refused before anything is counted
+    clock.advance(minutes=1)
+    right_password = accounts.login(backend, "maxmuster", PW, CALLER)
+    wrong_password = accounts.login(backend, "maxmuster", "falsch", CALLER)
+    assert right_password.second_factor == wrong_password.second_factor == "code"
+    with pytest.raises(AuthFailed):  # the password alone cancels nothing
         privacy.cancel_deletion_login(backend, "maxmuster", PW, CALLER)
-    right = second_factor.code_at(secret, backend.now())
-    wrong = f"{(int(right) + 500000) % 1000000:06d}"
-    refused = 0
-    for _ in range(8):  # the password is right each time: the code guesses still count
-        try:
-            privacy.cancel_deletion_login(backend, "maxmuster", PW, CALLER, wrong)
-        except AuthFailed:
-            refused += 1
-        except Throttled:
-            break
-    assert refused == 5  # then the account's wait: the right password reset nothing
+    with pytest.raises(sessions.SessionExpired):  # nor does a session before its code
+        privacy.cancel_deletion_after_code(backend, right_password.token, CALLER)
+    with pytest.raises(AuthFailed):  # the decoy: even the right code fails
+        second_factor.complete_login(backend, wrong_password.token,
+                                     second_factor.code_at(secret, backend.now()), CALLER)
+    with pytest.raises(accounts.DeletionPending) as pending:
+        second_factor.complete_login(backend, right_password.token, codes[0], CALLER,
+                                     recovery=True)
+    assert pending.value.params["date"]
     assert _status(backend, a) == "deletion_pending"
-    with pytest.raises(Throttled):  # the right code during the wait is refused too
-        privacy.cancel_deletion_login(backend, "maxmuster", PW, CALLER, right)
-    clock.advance(minutes=20)
-    with pytest.raises(AuthFailed):  # a right code with a wrong password: the same answer
-        privacy.cancel_deletion_login(backend, "maxmuster", "falsch", CALLER,
-                                      second_factor.code_at(secret, backend.now()))
-    clock.advance(minutes=20)
-    result = privacy.cancel_deletion_login(backend, "maxmuster", PW, CALLER, codes[0])
+    with pytest.raises(sessions.SessionExpired):  # not a session for anything else
+        sessions.current(backend, right_password.token)
+    result = privacy.cancel_deletion_after_code(backend, right_password.token, CALLER)
     assert _status(backend, a) == "active"
-    assert not result.second_factor and sessions.current(backend, result.token)
+    assert result.token == right_password.token and sessions.current(backend, result.token)
+    with pytest.raises(sessions.SessionExpired):  # once
+        privacy.cancel_deletion_after_code(backend, right_password.token, CALLER)
 
 
 def test_cancel_link_and_no_second_deletion(backend, two):

@@ -136,9 +136,10 @@ async def test_delete_says_what_happens_then_login_offers_to_cancel(sqlite_backe
 
 
 async def test_cancelling_at_login_asks_the_second_factor_too(sqlite_backend, clock) -> None:
-    """An account with a second factor: the cancel dialog asks its code beside the buttons; a
-    wrong code is shown beside the field and the deletion stays; the right one cancels and
-    logs in at once (the code step is not asked a second time)."""
+    """An account with a second factor: after the password comes the code step, as always; a
+    wrong code is refused there; the right one offers the cancellation, which logs in at
+    once. Keeping the deletion instead ends the pending session."""
+    from screens.totp import TotpCodeScreen
     from services import privacy, second_factor
     from services.caller import Caller
 
@@ -149,30 +150,36 @@ async def test_cancelling_at_login_asks_the_second_factor_too(sqlite_backend, cl
     second_factor.confirm_enrolment(sqlite_backend, token,
                                     second_factor.code_at(secret, sqlite_backend.now()), Caller())
     privacy.request_deletion(sqlite_backend, token, DEMO_PASSWORDS["amueller"], Caller())
-    clock.advance(minutes=1)  # the enrolment's code is used: a new step
     app = app_for(sqlite_backend)
     async with app.run_test(size=SIZE) as pilot:
-        await app.push_screen(LoginScreen())
-        await settle(pilot)
-        app.screen.query_one("#login-identifier", Input).value = "amueller"
-        app.screen.query_one("#login-password", Input).value = DEMO_PASSWORDS["amueller"]
-        app.screen.query_one("#login-submit").press()
-        await settle(pilot)
-        assert isinstance(app.screen, CancelDeletionDialog)
-        assert app.focused is app.screen.query_one("#deletion-cancel-code", Input)
-        app.screen.query_one("#deletion-cancel-submit").press()
-        await settle(pilot)
-        assert "leer" in text(app, "#deletion-cancel-code-error")
-        right = second_factor.code_at(secret, sqlite_backend.now())
-        await pilot.press(*f"{(int(right) + 500000) % 1000000:06d}", "enter")
-        await settle(pilot)
-        assert isinstance(app.screen, CancelDeletionDialog)
-        assert "nicht korrekt" in text(app, "#deletion-cancel-code-error")
-        assert _account(sqlite_backend, "amueller").status == "deletion_pending"
-        app.screen.query_one("#deletion-cancel-code", Input).value = ""
-        await pilot.press(*right, "enter")
-        await settle(pilot)
-        assert isinstance(app.screen, HomeScreen) and app.session_token
+        for keep in (True, False):
+            clock.advance(minutes=1)  # a fresh step: a code is used once
+            await app.push_screen(LoginScreen())
+            await settle(pilot)
+            app.screen.query_one("#login-identifier", Input).value = "amueller"
+            app.screen.query_one("#login-password", Input).value = DEMO_PASSWORDS["amueller"]
+            app.screen.query_one("#login-submit").press()
+            await settle(pilot)
+            assert isinstance(app.screen, TotpCodeScreen)
+            right = second_factor.code_at(secret, sqlite_backend.now())
+            await pilot.press(*f"{(int(right) + 500000) % 1000000:06d}", "enter")
+            await settle(pilot)
+            assert isinstance(app.screen, TotpCodeScreen)
+            assert "nicht korrekt" in text(app, "#totp-code-error")
+            await pilot.press(*right, "enter")
+            await settle(pilot)
+            assert isinstance(app.screen, CancelDeletionDialog)
+            assert _account(sqlite_backend, "amueller").status == "deletion_pending"
+            if keep:
+                app.screen.query_one("#deletion-keep").press()
+                await settle(pilot)
+                assert not isinstance(app.screen, (CancelDeletionDialog, TotpCodeScreen))
+                assert app.session_token is None
+                assert _account(sqlite_backend, "amueller").status == "deletion_pending"
+                continue
+            app.screen.query_one("#deletion-cancel-submit").press()
+            await settle(pilot)
+            assert isinstance(app.screen, HomeScreen) and app.session_token
     assert _account(sqlite_backend, "amueller").status == "active"
 
 

@@ -16,9 +16,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
-from sqlalchemy import select
 
-from db.models import Account, AccountDeletion
+from db.models import Account
 from services import audit, second_factor, sessions, throttle
 from services.accounts.common import (
     MSG_FORM,
@@ -30,7 +29,6 @@ from services.accounts.common import (
     raise_after_commit,
 )
 from services.errors import N_, AuthFailed, DomainError, Throttled, ValidationFailed
-from services.i18n import format_date
 from services.normalize import nfkc, text_input
 from services.passwords import MAX_LENGTH, length
 
@@ -45,16 +43,9 @@ MSG_LOGIN_FAILED = N_(
 MSG_NOT_VERIFIED = N_("Your e-mail address is not confirmed yet. Please enter the code from our e-mail.")
 
 
-class DeletionPending(DomainError):
-    """The right password of an account waiting for its deletion (#16): the login screen
-    offers to cancel it (``services.privacy.cancel_deletion_login``); ``params["date"]``, and
-    ``params["needs_code"]`` when the account has a second factor (its code goes with it)."""
-
-    code = "deletion_pending"
-
-
-MSG_DELETION_PENDING = N_("Your account is scheduled for deletion on {date}. Do you want to "
-                          "cancel the deletion and keep your account?")
+#: #16: the login of an account waiting for its deletion (kept here for its callers)
+DeletionPending = sessions.DeletionPending
+MSG_DELETION_PENDING = sessions.MSG_DELETION_PENDING
 
 
 class EmailNotVerified(DomainError):
@@ -164,14 +155,13 @@ def _login(backend: Backend, identifier: str, password: str, caller: Caller,
             raise_after_commit(db, EmailNotVerified(
                 MSG_NOT_VERIFIED, fields={"code": MSG_NOT_VERIFIED},
                 params={"identifier": account.email or account.username or ""}))
-        if account.status == "deletion_pending":  # #16: offer to cancel, no session
+        if account.status == "deletion_pending" and factor is None:
+            # #16: offer to cancel, no session. With a second factor the code step comes
+            # first, as for every login (a wrong password gets the same step, a decoy), and
+            # asks after the right code (second_factor.complete_login).
             audit.record(db, "login", outcome="deletion_pending", actor_id=account.id,
                          terminal_id=caller.terminal_id, now=now)
-            erase_after = db.scalar(select(AccountDeletion.erase_after).where(
-                AccountDeletion.account_id == account.id, AccountDeletion.state == "scheduled"))
-            date = format_date(erase_after.date(), caller.language) if erase_after else ""
-            raise_after_commit(db, DeletionPending(
-                MSG_DELETION_PENDING, params={"date": date, "needs_code": factor is not None}))
+            raise_after_commit(db, sessions.deletion_pending(db, account.id, caller.language))
         account.last_login_at = now
         token = sessions.create(db, backend, account, caller.terminal_id, second_factor=factor)
         audit.record(db, "login", actor_id=account.id, terminal_id=caller.terminal_id,

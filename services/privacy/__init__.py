@@ -15,7 +15,8 @@ Deletion (Art. 17)
     while the account is the last super admin of a company, otherwise locks the account at
     once (status ``deletion_pending``), ends its sessions and mails a cancel link.
     For ``deletion_wait_days`` the owner can cancel: logging in offers it
-    (``accounts.DeletionPending`` → ``cancel_deletion_login``), or the mailed link
+    (``accounts.DeletionPending`` → ``cancel_deletion_login``; with a second factor after the
+    code, ``cancel_deletion_after_code``), or the mailed link
     (``cancel_deletion_link``, answered by ``kiosk serve`` at /cancel-deletion/<token>).
     Then ``erase_due`` (housekeeping) erases it: personal fields emptied (the row stays as a
     tombstone so that ids elsewhere stay valid; e-mail address and user name are free for a
@@ -51,6 +52,7 @@ from services.privacy.deletion import (
     PENDING,
     DeletionPreview,
     DeletionResult,
+    cancel_deletion_after_code,
     cancel_deletion_link,
     cancel_deletion_login,
     deletion_preview,
@@ -69,6 +71,7 @@ from services.privacy.export import ExportResult, export_my_data
 
 __all__ = ["DELETED", "KIND_PRIVACY", "MSG_DELETION_CANCELLED", "MSG_LAST_SUPER_ADMIN",
            "PENDING", "DeletionPreview", "DeletionResult", "ExportResult",
-           "cancel_deletion_link", "cancel_deletion_login", "collect", "covered_tables",
+           "cancel_deletion_after_code", "cancel_deletion_link",
+           "cancel_deletion_login", "collect", "covered_tables",
            "deletion_preview", "desk_decide_deletion", "desk_export", "desk_request_deletion",
            "erase_due", "export_my_data", "pending_deletion_date", "request_deletion"]

@@ -4,7 +4,8 @@
 while the account is the last super admin of a company, otherwise locks the account at once
 (status ``deletion_pending``), ends its sessions and mails a cancel link (``schedule``).
 For ``deletion_wait_days`` the owner can cancel: logging in offers it
-(``accounts.DeletionPending`` → ``cancel_deletion_login``), or the mailed link
+(``accounts.DeletionPending`` → ``cancel_deletion_login``; with a second factor after the
+code, ``cancel_deletion_after_code``), or the mailed link
 (``cancel_deletion_link``, answered by ``kiosk serve`` at /cancel-deletion/<token>). What
 happens when the wait is over is in ``erasure``; the desk's four-eyes route into the same
 schedule is in ``desk``.
@@ -31,6 +32,7 @@ from db.models import (
     LicenceKey,
     Membership,
 )
+from db.models import Session as SessionRow
 from services import accounts, audit, mail, sessions
 from services.accounts.common import _name as account_name
 from services.caller import Caller
@@ -38,8 +40,8 @@ from services.errors import N_, AuthFailed, Conflict, NotFound
 from services.i18n import format_date
 from services.privacy.document import MSG_NO_ACCOUNT
 from services.privacy.export import owner_with_password
-from services.second_factor.factor import find_factor
-from services.second_factor.login import check_password_and_code
+from services.second_factor.factor import DELETION, PENDING_VALID, has_factor
+from services.second_factor.login import finish_login
 
 if TYPE_CHECKING:
     from services.backend import Backend
@@ -206,40 +208,48 @@ def pending_deletion_date(backend: Backend, account_id: int) -> dt.date | None:
         return deletion.erase_after.date()
 
 
-def cancel_deletion_login(backend: Backend, identifier: str, password: str, caller: Caller,
-                          code: str = "") -> accounts.LoginResult:
+def cancel_deletion_login(backend: Backend, identifier: str, password: str, caller: Caller
+                          ) -> accounts.LoginResult:
     """Logging in during the wait offers this: the password proves it, the deletion is
-    cancelled and the customer is logged in.
-
-    An account with a second factor needs its code as well (``code``: from the app, or a
-    recovery code): the password alone must not undo what the owner asked for. Both are
-    checked under the login's two counters, reserved first and given back only when both are
-    right, so a known password gives no free guesses at the code; a wrong one of the two
-    says the same neutral sentence. The session opened then is a full one (the code was
-    given here, not asked again)."""
+    cancelled and the customer is logged in. An account with a second factor never comes
+    here (its login asks the code first, then offers ``cancel_deletion_after_code``): the
+    password alone must not undo what the owner asked for, so it is refused like a wrong
+    one."""
     failed = AuthFailed(accounts.MSG_LOGIN_FAILED, fields={"password": accounts.MSG_LOGIN_FAILED})
     with backend.transaction() as db:
         account = accounts._find_account(db, identifier, ("customer",))
-        if account is None or account.status != PENDING:
+        if account is None or account.status != PENDING or has_factor(db, account.id):
             raise failed
-        factor = find_factor(db, account.id)
-        if factor is None:
-            sessions.check_password_throttled(db, backend, account,
-                                              accounts.prepare_password(password or ""),
-                                              caller.terminal_id, field="password")
-            _cancel(db, backend, account, caller.terminal_id, "login")
-        else:
-            check_password_and_code(db, backend, account, factor, password, code,
-                                    caller.terminal_id, event="cancel_deletion")
-            _cancel(db, backend, account, caller.terminal_id, "login")
-            account.last_login_at = backend.now()
-            token = sessions.create(db, backend, account, caller.terminal_id)
-            audit.record(db, "login", actor_id=account.id, terminal_id=caller.terminal_id,
-                         kind=account.kind, outcome="ok", now=backend.now())
-            return accounts.LoginResult(token=token, account_id=account.id,
-                                        display_name=account_name(account),
-                                        kind=account.kind, language=account.language)
+        sessions.check_password_throttled(db, backend, account,
+                                          accounts.prepare_password(password or ""),
+                                          caller.terminal_id, field="password")
+        _cancel(db, backend, account, caller.terminal_id, "login")
     return accounts.login(backend, identifier, password, caller)
+
+
+def cancel_deletion_after_code(backend: Backend, token: str | None, caller: Caller
+                               ) -> accounts.LoginResult:
+    """An account with a second factor: its login gave the password and then the right code
+    (``second_factor.complete_login`` left the session waiting in ``DELETION``); cancelling
+    the deletion makes it a full session."""
+    now = backend.now()
+    with backend.transaction() as db:
+        row = db.scalars(for_update(select(SessionRow).where(
+            SessionRow.token_digest == sessions.digest(backend, token or "")), db)).first()
+        if (row is None or row.ended_at is not None or row.second_factor != DELETION
+                or now >= row.created_at + PENDING_VALID):
+            raise sessions.SessionExpired(sessions.MSG_EXPIRED, params={"reason": "missing"})
+        account = db.get(Account, row.account_id)
+        if account is None or account.status != PENDING:
+            raise sessions.SessionExpired(sessions.MSG_EXPIRED, params={"reason": "account"})
+        _cancel(db, backend, account, caller.terminal_id, "login")
+        finish_login(row, now)
+        account.last_login_at = now
+        audit.record(db, "login", actor_id=account.id, terminal_id=caller.terminal_id,
+                     kind=account.kind, outcome="ok", now=now)
+        return accounts.LoginResult(token=token or "", account_id=account.id,
+                                    display_name=account_name(account), kind=account.kind,
+                                    language=account.language)
 
 
 def cancel_deletion_link(backend: Backend, link_token: str, caller: Caller) -> DeletionResult:

@@ -48,6 +48,7 @@ from services.second_factor.enrolment import (
 from services.second_factor.factor import (
     CODE,
     DECOY,
+    DELETION,
     ENROL,
     ISSUER,
     STEP,
@@ -74,7 +75,7 @@ from services.second_factor.reset import ResetResult, reset_by_operator, reset_f
 from services.second_factor.settings import MSG_DISABLED, FactorStatus, disable, status
 
 __all__ = [
-    "CODE", "DECOY", "ENROL", "ISSUER", "MSG_CODE_FAILED", "MSG_DISABLED", "STEP", "Enrolment",
+    "CODE", "DECOY", "DELETION", "ENROL", "ISSUER", "MSG_CODE_FAILED", "MSG_DISABLED", "STEP", "Enrolment",
     "EnrolmentDone", "FactorStatus", "LetterResult", "LoginDone", "RecoveryCodes",
     "ResetResult", "begin_enrolment", "code_at", "complete_login", "confirm_enrolment",
     "disable", "group", "is_mandatory", "login_step", "new_recovery_codes", "new_secret",

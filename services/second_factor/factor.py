@@ -37,8 +37,10 @@ WINDOW = 1  # steps before and after now
 PENDING_VALID = dt.timedelta(minutes=10)
 KEY_PURPOSE = "totp-seal"
 
-#: Session.second_factor values of a login waiting for its second step.
-CODE, ENROL, DECOY = "code", "enrol", "decoy"
+#: Session.second_factor values of a login waiting for its second step. DELETION: the code
+#: was right, but the account waits for its deletion; the session only serves to cancel it
+#: (``services.privacy.cancel_deletion_after_code``).
+CODE, ENROL, DECOY, DELETION = "code", "enrol", "decoy", "deletion"
 
 MSG_ALREADY_ON = N_("The second factor is already turned on.")
 MSG_NOT_ON = N_("The second factor is not turned on.")

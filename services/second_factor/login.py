@@ -31,6 +31,7 @@ from services.errors import N_, AuthFailed, Throttled, ValidationFailed
 from services.second_factor.factor import (
     CODE,
     DECOY,
+    DELETION,
     ENROL,
     PENDING_VALID,
     check_sealed,
@@ -247,6 +248,15 @@ def complete_login(backend: Backend, token: str | None, code: str, caller: Calle
             db.commit()
             raise failed
         throttle.succeeded(db, limits, now)
+        if found.status == "deletion_pending":  # #16: the person is proven; offer to cancel
+            db.execute(update(Session).where(Session.id == found.session_id).values(
+                second_factor=DELETION))
+            audit.record(db, "login_second_factor", outcome="deletion_pending",
+                         actor_id=account_id, terminal_id=caller.terminal_id,
+                         method="recovery" if recovery else "totp", now=now)
+            error = sessions.deletion_pending(db, account_id, caller.language)
+            db.commit()
+            raise error
         db.connection().execute(_FINISH, {"session_id": found.session_id, "now": now})
         left = None
         message = None
