@@ -183,9 +183,9 @@ class Field(Vertical):
         return self.query_one(f"#{self.widget.id}-error", FieldError)
 
 
-def require(screen: Any, *widget_ids: str, focus: bool = False) -> bool:
+def require(screen: Any, *widget_ids: str, focus: bool = True) -> bool:
     """Say "must not be empty" beside every empty input of ``widget_ids``; True when all are
-    filled. With ``focus`` the cursor goes to the first empty one."""
+    filled. The cursor goes to the first empty one (``focus=False``: it stays where it is)."""
     empty = [widget_id for widget_id in widget_ids
              if not screen.query_one(f"#{widget_id}", Input).value.strip()]
     for widget_id in empty:

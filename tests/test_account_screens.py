@@ -431,3 +431,17 @@ async def test_keys_in_one_burst_follow_the_tab(sqlite_backend) -> None:
         assert app.screen.query_one("#login-identifier", Input).value == "x"
         assert app.screen.query_one("#login-password", Input).value == "geheim"
         assert app.focused.id == "login-identifier"
+
+
+async def test_an_empty_field_gets_the_cursor(sqlite_backend) -> None:
+    """"Anmelden" pressed with the password left empty: the message beside the password, and
+    the cursor in it, so what the person types next lands there (not on the button)."""
+    app = app_for(sqlite_backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_screen(pilot, LoginScreen())
+        await pilot.press(*"eneu")
+        app.screen.query_one("#login-submit").focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert "leer" in text(app, "#login-password-error")
+        assert app.focused is app.screen.query_one("#login-password", Input)
