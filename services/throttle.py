@@ -238,7 +238,9 @@ def _locked_row(session: Session, action: str, scope: str, key: str, now: dt.dat
     statements = _statements(session.get_bind().dialect.name)
     params = _bound(action, scope, key)
     for _ in range(5):
-        session.execute(statements.create, {**params, "t_now": now})
+        # on the connection: through the session an INSERT with values is an ORM bulk insert,
+        # compiled anew on every call
+        session.connection().execute(statements.create, {**params, "t_now": now})
         # populate_existing: the row may be in the identity map with stale values.
         row = session.scalars(statements.locked, params).first()
         if row is not None:
