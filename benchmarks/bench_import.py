@@ -303,6 +303,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--passwords", type=int, default=256,
                         help="customers with a password for the argon2id measurement (0: skip)")
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--no-sqlite", action="store_true",
+                        help="PostgreSQL only (the 10,000,000-line run of one database at a time)")
     parser.add_argument("--no-reimport", action="store_true",
                         help="skip the second import of the same file into SQLite")
     parser.add_argument("--db", default=os.environ.get(
@@ -329,19 +331,20 @@ def main(argv: list[str] | None = None) -> int:
         generate(data, rows)
         print(f"file: {rows:,} customers + {rows:,} activation codes = {2 * rows:,} lines, "
               f"{data.stat().st_size / 1e6:,.0f} MB", flush=True)
-        imp_url = fresh_sqlite(work / "importer.db")
-        sq = run_child("importer", imp_url, data, home)
-        print(_line("SQLite  kiosk import", sq), flush=True)
-        raw = run_child("raw-sqlite", fresh_sqlite(work / "raw.db"), data, home)
-        print(_line("SQLite  raw json.loads + executemany", raw), flush=True)
-        print(_ratio("SQLite  ratio importer / raw loader", sq, raw), flush=True)
-        if not args.no_reimport:
-            again = run_child("importer", imp_url, data, home)
-            print(_line("SQLite  re-import of the same file", again), flush=True)
-            print(f"        {again['changes']}", flush=True)
-        for db_file in ("importer.db", "raw.db"):
-            for suffix in ("", "-wal", "-shm"):
-                (work / (db_file + suffix)).unlink(missing_ok=True)
+        if not args.no_sqlite:
+            imp_url = fresh_sqlite(work / "importer.db")
+            sq = run_child("importer", imp_url, data, home)
+            print(_line("SQLite  kiosk import", sq), flush=True)
+            raw = run_child("raw-sqlite", fresh_sqlite(work / "raw.db"), data, home)
+            print(_line("SQLite  raw json.loads + executemany", raw), flush=True)
+            print(_ratio("SQLite  ratio importer / raw loader", sq, raw), flush=True)
+            if not args.no_reimport:
+                again = run_child("importer", imp_url, data, home)
+                print(_line("SQLite  re-import of the same file", again), flush=True)
+                print(f"        {again['changes']}", flush=True)
+            for db_file in ("importer.db", "raw.db"):
+                for suffix in ("", "-wal", "-shm"):
+                    (work / (db_file + suffix)).unlink(missing_ok=True)
         if not args.no_postgres:
             pid = os.getpid()
             urls = [fresh_postgres(args.db, f"kiosk_bench_import_{pid}"),
