@@ -263,12 +263,20 @@ class Staging:
     # -- helpers
     def _exec(self, sql: str, params: Sequence[Any] = ()) -> Any:
         cur = self.raw.cursor()
-        cur.execute(sql, params)
+        try:
+            cur.execute(sql, params)
+        except BaseException:
+            # Ctrl+C in the middle of a statement: the statement must not stay active, or
+            # the cleanup's DROP of the staging tables fails ("database table is locked")
+            # and hides the interruption
+            cur.close()
+            raise
         return cur
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        cur = self._exec(sql, params)
-        try:
+        cur = self.raw.cursor()
+        try:  # the cursor is closed whatever happens, a Ctrl+C between two calls included
+            cur.execute(sql, params)
             return [tuple(r) for r in cur.fetchall()]
         finally:
             cur.close()

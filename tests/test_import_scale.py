@@ -255,8 +255,10 @@ def test_interrupted_write_leaves_the_previous_data(backend, tmp_path, how: str)
         else:
             proc.send_signal(signal.SIGINT)
             proc.send_signal(signal.SIGCONT)
-            assert proc.wait(timeout=120) == 130
-            assert "interrupted; nothing was imported" in proc.stderr.read()  # type: ignore[union-attr]
+            code = proc.wait(timeout=120)
+            errors = proc.stderr.read()  # type: ignore[union-attr]
+            assert code == 130, errors
+            assert "interrupted; nothing was imported" in errors
     finally:
         if proc.poll() is None:
             proc.kill()
