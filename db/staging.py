@@ -274,9 +274,8 @@ class Staging:
         return cur
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        cur = self.raw.cursor()
-        try:  # the cursor is closed whatever happens, a Ctrl+C between two calls included
-            cur.execute(sql, params)
+        cur = self._exec(sql, params)  # through _exec: PostgreSQL ends a running COPY first
+        try:
             return [tuple(r) for r in cur.fetchall()]
         finally:
             cur.close()
