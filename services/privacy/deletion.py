@@ -32,16 +32,14 @@ from db.models import (
     LicenceKey,
     Membership,
 )
-from db.models import Session as SessionRow
 from services import accounts, audit, mail, sessions
-from services.accounts.common import _name as account_name
 from services.caller import Caller
 from services.errors import N_, AuthFailed, Conflict, NotFound
 from services.i18n import format_date
 from services.privacy.document import MSG_NO_ACCOUNT
 from services.privacy.export import owner_with_password
-from services.second_factor.factor import DELETION, PENDING_VALID, has_factor
-from services.second_factor.login import finish_login
+from services.second_factor.factor import DELETION, has_factor
+from services.second_factor.login import finish_login, pending_step
 
 if TYPE_CHECKING:
     from services.backend import Backend
@@ -234,13 +232,8 @@ def cancel_deletion_after_code(backend: Backend, token: str | None, caller: Call
     the deletion makes it a full session."""
     now = backend.now()
     with backend.transaction() as db:
-        row = db.scalars(for_update(select(SessionRow).where(
-            SessionRow.token_digest == sessions.digest(backend, token or "")), db)).first()
-        if (row is None or row.ended_at is not None or row.second_factor != DELETION
-                or now >= row.created_at + PENDING_VALID):
-            raise sessions.SessionExpired(sessions.MSG_EXPIRED, params={"reason": "missing"})
-        account = db.get(Account, row.account_id)
-        if account is None or account.status != PENDING:
+        row, account = pending_step(db, backend, token, DELETION, lock=True)
+        if account.status != PENDING:
             raise sessions.SessionExpired(sessions.MSG_EXPIRED, params={"reason": "account"})
         _cancel(db, backend, account, caller.terminal_id, "login")
         finish_login(row, now)
@@ -248,7 +241,7 @@ def cancel_deletion_after_code(backend: Backend, token: str | None, caller: Call
         audit.record(db, "login", actor_id=account.id, terminal_id=caller.terminal_id,
                      kind=account.kind, outcome="ok", now=now)
         return accounts.LoginResult(token=token or "", account_id=account.id,
-                                    display_name=account_name(account), kind=account.kind,
+                                    display_name=sessions.display_name(account), kind=account.kind,
                                     language=account.language)
 
 

@@ -36,7 +36,7 @@ from services.second_factor.factor import (
     new_secret,
     secret_box,
 )
-from services.second_factor.login import MSG_CODE_FORMAT, finish_login, pending_enrol
+from services.second_factor.login import MSG_CODE_FORMAT, finish_login, pending_step
 from services.second_factor.recovery import replace_recovery_codes
 
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ def _enrolling_session(db: DbSession, backend: Backend, token: str | None
     digest = sessions.digest(backend, token or "")
     row = db.scalars(select(Session).where(Session.token_digest == digest)).first()
     if row is not None and row.second_factor == ENROL:
-        return pending_enrol(db, backend, token)
+        return pending_step(db, backend, token, ENROL)
     return sessions.live_recent(db, backend, token)
 
 

@@ -25,6 +25,7 @@ from sqlalchemy import String, and_, bindparam, cast, literal, select, update
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import aliased
 
+from db.engine import for_update
 from db.models import Account, SecondFactor, Session, Throttle
 from services import audit, sessions, throttle
 from services.errors import N_, AuthFailed, Throttled, ValidationFailed
@@ -156,11 +157,14 @@ def _pending_login(db: DbSession, backend: Backend, token: str | None, terminal:
     return found
 
 
-def pending_enrol(db: DbSession, backend: Backend, token: str | None
-                   ) -> tuple[Session, Account]:
-    row = db.scalars(select(Session).where(
-        Session.token_digest == sessions.digest(backend, token or ""))).first()
-    _expired_unless(row is not None and row.ended_at is None and row.second_factor == ENROL
+def pending_step(db: DbSession, backend: Backend, token: str | None, step: str, *,
+                 lock: bool = False) -> tuple[Session, Account]:
+    """The session of ``token`` waiting in ``step`` (``ENROL``, ``DELETION``) for at most
+    ``PENDING_VALID``, and its account (not locked or disabled); else SessionExpired.
+    ``lock``: the session row is locked, so that the step is taken once."""
+    query = select(Session).where(Session.token_digest == sessions.digest(backend, token or ""))
+    row = db.scalars(for_update(query, db) if lock else query).first()
+    _expired_unless(row is not None and row.ended_at is None and row.second_factor == step
                     and backend.now() < row.created_at + PENDING_VALID, "missing")
     assert row is not None
     account = db.get(Account, row.account_id)
