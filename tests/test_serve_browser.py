@@ -102,6 +102,14 @@ class Served:
         self.log.flush()
         return Path(self.log.name).read_text(errors="replace")
 
+    def log_once(self, wanted: str, timeout: float = 10) -> str:
+        """The log as soon as it holds ``wanted``: the server's writer thread writes its
+        buffered lines every quarter second, later than the answer on a loaded machine."""
+        deadline = time.monotonic() + timeout
+        while wanted not in (text := self.log_text()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return text
+
     def sessions(self) -> list[list[str]]:
         """Command lines of the app processes textual-serve started (one per browser tab)."""
         found = []
