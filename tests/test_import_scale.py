@@ -320,3 +320,81 @@ def test_progress_displays_show_each_phase() -> None:
                        "checking duplicates", "writing 9,000 customers",
                        "writing 1 activation code"):
             assert needle in text, (display.__name__, needle, text)
+
+
+# --------------------------------------------------------------------------- validation pool
+
+
+def test_a_long_file_is_validated_by_the_pool_with_the_same_verdicts(backend, monkeypatch) -> None:
+    """Blocks validated in worker processes come back in the file's order: the same line
+    numbers, the same first 100 errors and total, the same rows as one process."""
+    from services.importer import validate
+
+    monkeypatch.setattr(validate, "BLOCK", 97)  # blocks that end mid-way through anything
+    monkeypatch.setattr(validate, "INLINE_BLOCKS", 2)
+    good = records(1500)
+    bad = list(good)
+    wrong = [5, 250, 1333, 2003]  # line numbers: inline, pool, pool, after the blank line
+    for line in wrong[:3]:
+        bad.insert(line - 1, '{"kind": "customer"')
+    bad.insert(1999, "")  # line 2000 is blank: it counts
+    bad.insert(wrong[3] - 1, '{"kind": "customer"')
+    report = validate_lines(backend, bad + ["{oops"] * 150)
+    assert [e.line for e in report.errors[:4]] == wrong
+    assert {e.reason for e in report.errors[:4]} == {"malformed JSON (EOF while parsing an "
+                                                     "object at line 1 column 19)"}
+    assert report.error_count == 4 + 150 and report.lines == 3005 + 150
+    assert len(report.errors) == MAX_ERRORS and report.errors == sorted(report.errors)
+    assert report.errors[4].line == 3006  # the first "{oops"
+    monkeypatch.setattr(validate, "workers", lambda: 2)
+    report = import_lines(backend, good)
+    assert report.ok and report.lines == 3000
+    assert count(backend, Customer) == 1500 and count(backend, ActivationCode) == 1500
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(stat[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_kill_9_while_the_pool_validates_leaves_no_worker_behind(backend, tmp_path) -> None:
+    path = tmp_path / "long.jsonl"
+    path.write_text("\n".join(records(60_000)) + "\n", encoding="utf-8")
+    proc = subprocess.Popen([str(KIOSK), "import", str(path)], env=_env(backend),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        workers: list[int] = []
+        while len(workers) < 2 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+            workers = [p for p in _children(proc.pid) if "spawn_main" in Path(
+                f"/proc/{p}/cmdline").read_bytes().decode(errors="replace")]
+        assert len(workers) >= 2, "the pool did not start"
+        proc.kill()
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 15
+        while any(_alive(p) for p in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [p for p in workers if _alive(p)]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert count(backend, Customer) == 0
+    assert import_file(backend, path).ok  # and the database is usable

@@ -1,8 +1,8 @@
 """argon2id hashes of the customer passwords of an import, on every core.
 
 argon2id is slow by design (about 50–100 ms per password and core with the default profile),
-so a file with many passwords is hashed by a pool of processes (``spawn``: the importer's
-database connection and threads are never forked) while the main process keeps reading.
+so a file with many passwords is hashed by a pool of processes (``pool``) while the main
+process keeps reading.
 The hashes go to a staging table and reach ``customer`` only with the merge, so a refused or
 interrupted import still writes nothing. A password whose customer already has a matching
 hash keeps that hash: a re-import of the same file is "unchanged", not a new salt.
@@ -12,18 +12,18 @@ At most ``2 × workers`` batches are in flight: memory stays flat however many p
 
 from __future__ import annotations
 
-import os
-import signal
 import time
 import unicodedata
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from multiprocessing import get_context
 from typing import Any
 
 import argon2
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from services.importer.pool import new_pool
+from services.importer.pool import workers as pool_size
 
 BATCH = 32  # passwords per task; a file with fewer never starts a pool
 
@@ -45,7 +45,6 @@ def _argon2(profile: Profile) -> argon2.PasswordHasher:
 
 def _init_worker(profile: Profile) -> None:
     global _worker_hasher
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the main process's to handle
     _worker_hasher = _argon2(profile)
 
 
@@ -67,13 +66,6 @@ def hash_batch(items: Sequence[tuple[str, str, str | None]],
     return out
 
 
-def _workers() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
-
-
 class PasswordJobs:
     """Collects ``(number, password)`` while a file is read; ``store`` receives the hashes."""
 
@@ -84,7 +76,7 @@ class PasswordJobs:
         self.profile = profile
         self.stored = stored
         self.store = store
-        self.workers = workers or _workers()
+        self.workers = workers or pool_size()
         self.pending: list[tuple[str, str]] = []
         self.inflight: deque[Future[list[tuple[str, str]]]] = deque()
         self.pool: ProcessPoolExecutor | None = None
@@ -107,9 +99,7 @@ class PasswordJobs:
         if self._started is None:
             self._started = time.perf_counter()
         if self.pool is None:
-            self.pool = ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=get_context("spawn"),
-                initializer=_init_worker, initargs=(self.profile,))
+            self.pool = new_pool(self.workers, _init_worker, self.profile)
         self.inflight.append(self.pool.submit(hash_batch, self._items()))
         while len(self.inflight) > 2 * self.workers or (
             self.inflight and self.inflight[0].done()

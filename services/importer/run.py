@@ -6,8 +6,8 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable, Iterable
+from contextlib import closing
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import psycopg
@@ -17,19 +17,16 @@ from sqlalchemy.orm import Session
 
 from db.models import AuditEvent, Customer
 from db.staging import ORDER, UNIQUE, Staging, bind_value, open_staging
-from services import normalize
-from services.crypto import normalize_code, normalize_key
 from services.errors import DomainError
 from services.importer.hashing import PasswordJobs, profile_of
-from services.importer.lines import parse
 from services.importer.report import MAX_ERRORS, ImportReport, KindChanges, LineError
+from services.importer.validate import validated
 
 
 class ImportFailed(DomainError):
     """The database refused the import; the sentence never contains a row's values."""
 
 
-FLUSH = 5000  # staged rows per kind kept in memory before they go to the database
 PROGRESS_EVERY = 8192  # lines
 
 
@@ -183,131 +180,28 @@ def _merge(backend: Any, connection: Connection, stage: Staging, report: ImportR
         report.changes[kind] = KindChanges(merged.inserted, merged.updated, merged.unchanged)
 
 
-# identifier fields and the length their column holds once normalised (NFKC may lengthen)
-_LIMITS = {"customer_number": 32, "number": 40, "abo_number": 40}
-
-
-def _too_long(rec: Any, number_of: Callable[[str], str]) -> str | None:
-    for name, limit in _LIMITS.items():
-        value = getattr(rec, name, None)
-        if value and not value.isascii() and len(number_of(value)) > limit:
-            return f"{name}: at most {limit} characters (after normalisation)"
-    return None
-
-
 def _read(backend: Any, lines: Iterable[bytes | str], stage: Staging, report: ImportReport,
           jobs: PasswordJobs | None, progress: ProgressFn | None,
           position: Callable[[], int | None], size: int | None) -> None:
-    """Validate line by line; valid rows go to the staging tables in batches."""
+    """Validate block by block (``validate``, on every core for a long file); the rows of
+    each block go to the staging tables in the file's order."""
     errors = report.errors
-    digest = backend.digester.digest
-    slow_number = normalize.customer_number
-
-    def number_of(value: str) -> str:
-        # ASCII letters and digits are already canonical apart from the case
-        return value.upper() if value.isascii() and value.isalnum() else slow_number(value)
-
-    email_key = normalize.email_key
-    fold = lru_cache(maxsize=65536)(normalize.fold_name)
-    iso = stage.iso_dates
-    buffers: dict[str, list[tuple[Any, ...]]] = {kind: [] for kind in ORDER}
-    customers, products, codes = buffers["customer"], buffers["product"], buffers[
-        "activation_code"]
-    contracts, keys, members = buffers["contract"], buffers["licence_key"], buffers["membership"]
-
-    def date(value: Any) -> Any:
-        return value.isoformat() if iso and value is not None else value
-
-    def fail(line: int, reason: str) -> None:
-        report.error_count += 1
-        if len(errors) < MAX_ERRORS:
-            errors.append(LineError(line, reason))
-
-    def flush() -> None:
-        for kind, rows in buffers.items():
-            if rows:
-                stage.add(kind, rows)
-                rows.clear()
-
-    lineno = 0
-    for lineno, raw in enumerate(lines, 1):  # noqa: B007 - lineno used after the loop
-        if lineno % PROGRESS_EVERY == 0:
-            if progress:
+    lineno = told = 0
+    with closing(validated(backend.digester, stage.iso_dates, lines)) as blocks:
+        for block in blocks:
+            for kind, rows in block.rows.items():
+                if rows:
+                    stage.add(kind, rows)
+            if block.error_count:
+                report.error_count += block.error_count
+                errors.extend(block.errors[:MAX_ERRORS - len(errors)])
+            if jobs is not None and not report.error_count:
+                for number, password in block.passwords:
+                    jobs.add(number, password)
+            lineno = block.last
+            if progress and lineno - told >= PROGRESS_EVERY:
+                told = lineno
                 progress(Progress("reading", position() or 0, size, lineno))
-        if isinstance(raw, str):
-            raw = raw.encode("utf-8", "surrogatepass")
-        raw = raw.rstrip(b"\r\n")
-        if not raw or raw.isspace():
-            continue
-        rec, reason = parse(raw)
-        if reason is not None:
-            fail(lineno, reason)
-            continue
-        kind = rec.kind
-        if kind == "customer":
-            d = rec.__dict__
-            number = number_of(d["number"])
-            if not number or len(number) > 32:
-                fail(lineno, "number: must not be empty" if not number else
-                     "number: at most 32 characters (after normalisation)")
-                continue
-            company = d["company"] or None
-            last_name = d["last_name"] or None
-            ctype = d["type"]
-            password = d["password"]
-            if password and jobs is not None and not report.error_count:
-                jobs.add(number, password)
-            born = d["birth_date"]
-            customers.append((
-                lineno, number, ctype, company, d["salutation"] or None,
-                d["first_name"] or None, last_name,
-                born.isoformat() if iso and born is not None else born,
-                d["street"] or None, d["postal_code"] or None, d["city"] or None, d["country"],
-                d["phone"] or None, d["mobile"] or None, d["email"], d["iban"], d["bic"],
-                # a search key: folding may lengthen a name (ß -> ss), the column holds 200
-                fold(company if ctype == "company" and company else last_name or company)[:200]
-                or None,
-            ))
-            if len(customers) >= FLUSH:
-                stage.add("customer", customers)
-                customers.clear()
-            continue
-        if kind != "product" and (too_long := _too_long(rec, number_of)):
-            fail(lineno, too_long)
-            continue
-        if kind == "activation_code":
-            code = normalize_code(rec.code)
-            if len(code) < 4:
-                fail(lineno, "code: too short")
-                continue
-            rows = codes
-            rows.append((lineno, number_of(rec.customer_number), digest("activation", code),
-                         date(rec.valid_until)))
-        elif kind == "product":
-            rows = products
-            rows.append((lineno, rec.sku, rec.name, rec.type, rec.access_url or None))
-        elif kind == "contract":
-            rows = contracts
-            rows.append((
-                lineno, number_of(rec.number), number_of(rec.customer_number),
-                number_of(rec.abo_number) if rec.abo_number else None, rec.product or None,
-                date(rec.valid_from), date(rec.valid_to), rec.status,
-            ))
-        elif kind == "licence_key":
-            key = normalize_key(rec.key)
-            if len(key) < 4:
-                fail(lineno, "key: too short")
-                continue
-            rows = keys
-            rows.append((lineno, digest("licence", key), rec.sku, date(rec.valid_until)))
-        else:  # membership
-            rows = members
-            rows.append((lineno, number_of(rec.customer_number), email_key(rec.email),
-                         rec.role))
-        if len(rows) >= FLUSH:
-            stage.add(kind, rows)
-            rows.clear()
-    flush()
     report.lines = lineno
     if progress:
         progress(Progress("reading", position() or size or 0, size, lineno))
