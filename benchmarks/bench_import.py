@@ -310,7 +310,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", default=os.environ.get(
         "KIOSK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
         help="PostgreSQL server (a database on it; fresh ones are created next to it)")
-    parser.add_argument("--keep", type=Path, help="work in this directory and keep the files")
+    parser.add_argument("--keep", type=Path, help="work in this directory and keep the files "
+                        "(a file of the same size generated there before is used again)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
@@ -327,8 +328,11 @@ def main(argv: list[str] | None = None) -> int:
         work = args.keep or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         home = work / "home"
-        data = work / "records.jsonl"
-        generate(data, rows)
+        data, made = work / "records.jsonl", work / "records.rows"
+        if not (args.keep and data.exists() and made.exists()
+                and made.read_text() == str(rows)):
+            generate(data, rows)
+            made.write_text(str(rows))
         print(f"file: {rows:,} customers + {rows:,} activation codes = {2 * rows:,} lines, "
               f"{data.stat().st_size / 1e6:,.0f} MB", flush=True)
         if not args.no_sqlite:
@@ -358,7 +362,8 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 for url in urls:
                     drop_postgres(args.db, url)
-        data.unlink()
+        if not args.keep:
+            data.unlink()
         if args.passwords:
             pw_data = work / "passwords.jsonl"
             generate(pw_data, args.passwords, passwords=True)

@@ -7,9 +7,11 @@ Design (issue 14: any size in constant memory, all or nothing)
    into a temporary staging table of the import's own connection (``db.staging``:
    ``executemany`` on SQLite, ``COPY`` on PostgreSQL). Python keeps nothing per line except
    the first 100 errors and their total, so memory does not grow with the file. Codes and
-   keys are turned into keyed digests (HMAC) right there; customer passwords are hashed with
-   argon2id by a process pool on every core while the file is read (``hashing``), and only
-   while no line has been refused.
+   keys are turned into keyed digests (HMAC) right there. A long file is validated on every
+   core: blocks of lines go to a pool of worker processes and come back, in the file's order,
+   to the main process, which reads and stages (``validate``). Customer passwords are hashed
+   with argon2id by a process pool while the file is read (``hashing``), and only while no
+   line has been refused.
 2. **Check what spans lines in the database.** A key twice in the file (two customers with
    one number, …) and references to records neither in the file nor in the database are
    found with indexed queries over the staging tables, reported with line numbers.

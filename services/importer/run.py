@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import BrokenExecutor
 from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
@@ -121,6 +122,9 @@ def run_import(
             stage.rollback()
         except (sqlite3.Error, psycopg.Error, SQLAlchemyError):
             pass  # the connection is gone: the server or the file dropped the transaction
+        if isinstance(exc, BrokenExecutor):  # a worker was killed (out of memory, kill)
+            raise ImportFailed("A worker process of the import ended unexpectedly; nothing "
+                               "was imported.") from None
         if isinstance(exc, sqlite3.Error | psycopg.Error | SQLAlchemyError):
             raise ImportFailed("The database refused the import ({reason}); nothing was "
                                "imported.", params={"reason": _db_reason(exc)}) from None
