@@ -25,10 +25,12 @@ Only SQL lives here; validation, hashing and messages belong to ``services.impor
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 from sqlalchemy import Connection, Table
 
 from db.models import ActivationCode, Contract, Customer, LicenceKey, Membership, Product
@@ -98,6 +100,8 @@ class Staging:
         self.own = own_transaction
         self.staged = dict.fromkeys(ORDER, 0)
         self.passwords = 0
+        # the connection is used by one thread at a time (PostgreSQL stages from a thread)
+        self.lock = threading.RLock()
 
     # -- subclass hooks
     def _create_sql(self, name: str, columns: Sequence[str], *, line: bool) -> str:
@@ -120,16 +124,26 @@ class Staging:
         for name in [_stage(k) for k in ORDER] + [PASSWORDS]:
             self._exec(f"DROP TABLE IF EXISTS {name}")
 
-    def add(self, kind: str, rows: list[tuple[Any, ...]]) -> None:
-        """Stage ``rows`` (tuples: line, then :data:`COLUMNS` of the kind)."""
+    def add(self, kind: str, rows: list[tuple[Any, ...]], hold: bool = False) -> None:
+        """Stage ``rows`` (tuples: line, then :data:`COLUMNS` of the kind). ``hold``: the
+        rows wait for something that comes later (customers' password hashes)."""
         if rows:
-            self._insert(_stage(kind), ("line",) + COLUMNS[kind], rows)
-            self.staged[kind] += len(rows)
+            with self.lock:
+                self._insert(_stage(kind), ("line",) + COLUMNS[kind], rows)
+                self.staged[kind] += len(rows)
 
     def add_passwords(self, rows: list[tuple[str, str]]) -> None:
         if rows:
-            self._insert(PASSWORDS, ("number", "password_hash"), rows)
-            self.passwords += len(rows)
+            with self.lock:
+                self._insert(PASSWORDS, ("number", "password_hash"), rows)
+                self.passwords += len(rows)
+
+    def refused(self, line: int) -> None:
+        """The file will be refused (``line`` is the first line not yet staged): no more
+        work on its rows than the checks need."""
+
+    def allow_early(self, now: Any) -> None:
+        """Merge while the file is read, where the database can (``now``: the timestamp)."""
 
     def existing_password_hashes(self, numbers: Sequence[str]) -> dict[str, str]:
         marks = ", ".join(self.param for _ in numbers)
@@ -176,24 +190,29 @@ class Staging:
         if kind not in REFERENCES or not self.staged[kind]:
             return [], 0
         column, target, key, table = REFERENCES[kind]
-        where = (f"FROM {_stage(kind)} s WHERE NOT EXISTS (SELECT 1 FROM {_stage(target)} x "
-                 f"WHERE x.{key} = s.{column}) AND NOT EXISTS (SELECT 1 FROM {table.name} r "
-                 f"WHERE r.{key} = s.{column})")
+        where = (f"FROM {_stage(kind)} s WHERE {self._checked_from(kind)} AND NOT EXISTS "
+                 f"(SELECT 1 FROM {_stage(target)} x WHERE x.{key} = s.{column}) AND NOT EXISTS "
+                 f"(SELECT 1 FROM {table.name} r WHERE r.{key} = s.{column})")
         rows = self._rows(f"SELECT s.line, s.{column} {where} ORDER BY s.line LIMIT {int(limit)}")
         if not rows:
             return [], 0
         return rows, self._rows(f"SELECT count(*) {where}")[0][0]
+
+    def _checked_from(self, kind: str) -> str:
+        """The rows of ``kind`` whose references are still to be checked (SQL)."""
+        return "true"
 
     # -- merge
     def merge(self, kind: str, now: Any, progress: Callable[[int], None] | None = None
               ) -> Merged:
         raise NotImplementedError
 
-    def _merge_sql(self, kind: str, where: str, returning: str = "") -> tuple[str, int]:
-        """The ``INSERT … SELECT … ON CONFLICT`` of one kind; its number of timestamp
-        parameters (``now``) comes second."""
+    def _merge_sql(self, kind: str, where: str, returning: str = "",
+                   source: str | None = None) -> tuple[str, int]:
+        """The ``INSERT … SELECT … ON CONFLICT`` of one kind (from its staging table or
+        ``source``); its number of timestamp parameters (``now``) comes second."""
         p = self.param
-        s = _stage(kind)
+        s = source or _stage(kind)
         if kind == "customer":
             cols = CUSTOMER_COLUMNS
             pw_col, pw_join = "NULL", ""
@@ -264,7 +283,8 @@ class Staging:
     def _exec(self, sql: str, params: Sequence[Any] = ()) -> Any:
         cur = self.raw.cursor()
         try:
-            cur.execute(sql, params)
+            with self.lock:
+                cur.execute(sql, params)
         except BaseException:
             # Ctrl+C in the middle of a statement: the statement must not stay active, or
             # the cleanup's DROP of the staging tables fails ("database table is locked")
@@ -274,11 +294,12 @@ class Staging:
         return cur
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        cur = self._exec(sql, params)  # through _exec: PostgreSQL ends a running COPY first
-        try:
-            return [tuple(r) for r in cur.fetchall()]
-        finally:
-            cur.close()
+        with self.lock:
+            cur = self._exec(sql, params)  # through _exec: PostgreSQL ends a running COPY first
+            try:
+                return [tuple(r) for r in cur.fetchall()]
+            finally:
+                cur.close()
 
 
 class SQLiteStaging(Staging):
@@ -361,9 +382,33 @@ class SQLiteStaging(Staging):
                 self.raw.execute("PRAGMA main.cache_size = -2000")
 
 
+def _chunk(kind: str) -> str:
+    return f"import_chunk_{kind}"
+
+
+def _all(kind: str) -> str:
+    return ", ".join(("line",) + COLUMNS[kind])
+
+
 class PostgresStaging(Staging):
+    """COPY into temporary tables; long runs of one kind are merged while the file is read.
+
+    The raw COPY of a file keeps the server busy (indexes, foreign keys) while the client
+    parses; a merge after the whole file is read would do that same work alone. So rows of
+    one kind are copied into a chunk table, and every ``EARLY`` rows (:meth:`allow_early`)
+    the chunk is moved to the staging table and merged into the real table in the import's
+    one transaction, while the importer validates the next lines (it stages from a thread of
+    its own). A chunk whose references are not all in the database yet (codes before their
+    customers), a chunk of customers with passwords (their hashes come later), a chunk with a
+    key twice (the merge refuses it; savepoint) or any refused line stops the early merges
+    of that kind for good: from that chunk's first line on, the kind is merged after the
+    checks, as before. The checks run over the whole staging tables either way, and a
+    refused file rolls back what was merged early with everything else.
+    """
+
     dialect = "postgresql"
     param = "%s"
+    EARLY = 50_000  # rows of one kind per early merge
 
     def _create_sql(self, name: str, columns: Sequence[str], *, line: bool) -> str:
         cols = (["line integer"] if line else []) + [
@@ -376,8 +421,107 @@ class PostgresStaging(Staging):
         # then all codes); its rows are sent by a writer thread while the next lines are
         # validated, and the server stores them meanwhile.
         self._copy: tuple[str, Any, Any, Any] | None = None
+        self._now: Any = None  # set by allow_early
+        self._pending = dict.fromkeys(ORDER, 0)  # rows in the chunk table
+        self._pending_from = dict.fromkeys(ORDER, 0)  # first line in the chunk table
+        self._late_from: dict[str, int | None] = dict.fromkeys(ORDER, None)
+        self._early = dict.fromkeys(ORDER, (0, 0))  # (inserted, changed) by early merges
         self._exec("SET LOCAL work_mem = '64MB'")  # hash joins of the checks and merges
 
+    def create(self) -> None:
+        super().create()
+        for kind in ORDER:
+            self._exec(self._create_sql(_chunk(kind), COLUMNS[kind], line=True))
+
+    def drop(self) -> None:
+        super().drop()
+        for kind in ORDER:
+            self._exec(f"DROP TABLE IF EXISTS {_chunk(kind)}")
+
+    # -- early merges
+    def allow_early(self, now: Any) -> None:
+        """Merge long runs of a kind while the file is read (``now``: the timestamp)."""
+        self._now = now
+
+    def add(self, kind: str, rows: list[tuple[Any, ...]], hold: bool = False) -> None:
+        if not rows:
+            return
+        with self.lock:
+            if self._now is None or self._late_from[kind] is not None:
+                super().add(kind, rows)
+                return
+            if hold:
+                self._stop_early(kind, rows[0][0])
+                super().add(kind, rows)
+                return
+            if not self._pending[kind]:
+                self._pending_from[kind] = rows[0][0]
+            self._insert(_chunk(kind), ("line",) + COLUMNS[kind], rows)
+            self.staged[kind] += len(rows)
+            self._pending[kind] += len(rows)
+            if self._pending[kind] >= self.EARLY:
+                self._merge_chunk(kind)
+
+    def refused(self, line: int) -> None:
+        with self.lock:
+            for kind in ORDER:
+                if self._late_from[kind] is None:
+                    self._stop_early(kind, line)
+
+    def _stop_early(self, kind: str, line: int) -> None:
+        """From ``line`` on (or the chunk's first line), ``kind`` is merged after the
+        checks."""
+        if self._pending[kind]:
+            line = self._pending_from[kind]
+            self._move_chunk(kind)
+        self._late_from[kind] = line
+
+    def _move_chunk(self, kind: str, merged: bool = False) -> None:
+        # a merged chunk leaves only what the checks read (its keys and line numbers)
+        cols = ", ".join(("line",) + UNIQUE[kind]) if merged else "*"
+        self._exec(f"INSERT INTO {_stage(kind)} ({cols.replace('*', _all(kind))}) "
+                   f"SELECT {cols} FROM {_chunk(kind)}")
+        self._exec(f"TRUNCATE {_chunk(kind)}")
+        self._pending[kind] = 0
+
+    def _checked_from(self, kind: str) -> str:
+        # an early merge found every reference of its rows in the database
+        if self._now is None:
+            return "true"
+        late = self._late_from[kind]
+        return "false" if late is None else f"s.line >= {int(late)}"
+
+    def _merge_chunk(self, kind: str) -> None:
+        if kind in REFERENCES:
+            column, target, key, table = REFERENCES[kind]
+            if self._pending[target] and self._late_from[target] is None:
+                self._merge_chunk(target)  # what this chunk refers to goes first
+            unresolved = self._rows(
+                f"SELECT 1 FROM {_chunk(kind)} s WHERE NOT EXISTS (SELECT 1 FROM {table.name} "
+                f"r WHERE r.{key} = s.{column}) LIMIT 1")
+            if unresolved:
+                self._stop_early(kind, 0)
+                return
+        sql, n_now = self._counted_merge(kind, _chunk(kind))
+        self._exec("SAVEPOINT import_chunk")
+        try:
+            inserted, changed = self._rows(sql, (self._now,) * n_now)[0]
+        except psycopg.errors.CardinalityViolation:  # a key twice in the chunk
+            self._exec("ROLLBACK TO SAVEPOINT import_chunk")
+            self._stop_early(kind, 0)
+            return
+        self._exec("RELEASE SAVEPOINT import_chunk")
+        before = self._early[kind]
+        self._early[kind] = (before[0] + inserted, before[1] + changed)
+        self._move_chunk(kind, merged=True)
+
+    def _counted_merge(self, kind: str, source: str | None = None,
+                       where: str = "true") -> tuple[str, int]:
+        sql, n_now = self._merge_sql(kind, where, " RETURNING (xmax = 0) AS inserted", source)
+        return (f"WITH merged AS ({sql}) SELECT count(*) FILTER (WHERE inserted), count(*) "
+                "FROM merged"), n_now
+
+    # -- COPY
     def _insert(self, name: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
         if self._copy is None or self._copy[0] != name:
             self._end_copy()
@@ -401,27 +545,34 @@ class PostgresStaging(Staging):
                 cur.close()
 
     def _exec(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        self._end_copy()
-        return super()._exec(sql, params)
+        with self.lock:
+            self._end_copy()
+            return super()._exec(sql, params)
 
     def index(self) -> None:
         # no indexes: hash joins over the analysed staging tables beat building them
-        self._end_copy()
-        for kind in ORDER:
-            if self.staged[kind]:
-                self._exec(f"ANALYZE {_stage(kind)}")  # autovacuum never sees temp tables
-        if self.passwords:
-            self._exec(f"ANALYZE {PASSWORDS}")
+        with self.lock:
+            for kind in ORDER:  # the last chunks: merged like the others, or moved
+                if self._pending[kind]:
+                    self._merge_chunk(kind)
+            self._end_copy()
+            for kind in ORDER:
+                if self.staged[kind]:
+                    self._exec(f"ANALYZE {_stage(kind)}")  # autovacuum never sees temp tables
+            if self.passwords:
+                self._exec(f"ANALYZE {PASSWORDS}")
 
     def _ne(self, a: str, b: str) -> str:
         return f"{a} IS DISTINCT FROM {b}"
 
     def merge(self, kind: str, now: Any, progress: Callable[[int], None] | None = None
               ) -> Merged:
-        sql, n_now = self._merge_sql(kind, "true", " RETURNING (xmax = 0) AS inserted")
-        sql = (f"WITH merged AS ({sql}) SELECT count(*) FILTER (WHERE inserted), count(*) "
-               "FROM merged")
-        inserted, changed = self._rows(sql, (now,) * n_now)[0]
+        inserted, changed = self._early[kind]
+        late = self._late_from[kind]
+        if late is not None or self._now is None:
+            sql, n_now = self._counted_merge(kind, where="s.line >= %s")
+            more, more_changed = self._rows(sql, (*(now,) * n_now, late or 0))[0]
+            inserted, changed = inserted + more, changed + more_changed
         if progress:
             progress(self.staged[kind])
         return Merged(inserted, changed - inserted, self.staged[kind] - changed)

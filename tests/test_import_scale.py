@@ -18,6 +18,7 @@ from sqlalchemy import func, select, text
 from db.models import ActivationCode, AuditEvent, Customer
 from services.importer import MAX_ERRORS, Progress, import_file, import_lines, validate_lines
 from services.importer.hashing import BATCH
+from db.staging import PostgresStaging
 from tui.cli import main
 
 KIOSK = Path(sys.executable).with_name("kiosk")
@@ -39,6 +40,17 @@ def records(n: int, city: str = "Kassel", start: int = 0) -> list[str]:
             + [code(i) for i in range(start, start + n)])
 
 
+@pytest.fixture(params=["merged at the end", "merged while reading"])
+def merges(request, backend, monkeypatch) -> str:  # type: ignore[no-untyped-def]
+    """PostgreSQL merges runs of a kind while it reads (``PostgresStaging.EARLY`` rows at a
+    time): the same tests with chunks of 7 rows, so that every file has many of them."""
+    if request.param == "merged while reading":
+        if backend.is_sqlite:
+            pytest.skip("SQLite merges after reading only")
+        monkeypatch.setattr(PostgresStaging, "EARLY", 7)
+    return request.param
+
+
 def count(backend, model) -> int:  # type: ignore[no-untyped-def]
     with backend.transaction() as s:
         return s.scalar(select(func.count()).select_from(model))
@@ -49,7 +61,7 @@ def cities(backend) -> dict[str, int]:  # type: ignore[no-untyped-def]
         return dict(s.execute(select(Customer.city, func.count()).group_by(Customer.city)).all())
 
 
-def test_a_bad_last_line_after_many_good_ones_writes_nothing(backend) -> None:
+def test_a_bad_last_line_after_many_good_ones_writes_nothing(backend, merges) -> None:
     lines = records(6000) + ['{"kind": "customer", "number": "X", "last_name": "A", "oops": 1}']
     report = import_lines(backend, lines)
     assert [(e.line, e.reason) for e in report.errors] == [(12001, "unknown field 'oops'")]
@@ -58,7 +70,7 @@ def test_a_bad_last_line_after_many_good_ones_writes_nothing(backend) -> None:
         assert count(backend, model) == 0
 
 
-def test_reimport_says_unchanged_and_counts_updates(backend) -> None:
+def test_reimport_says_unchanged_and_counts_updates(backend, merges) -> None:
     first = import_lines(backend, records(300))
     assert {k: vars(c) for k, c in first.changes.items()} == {
         "customer": {"inserted": 300, "updated": 0, "unchanged": 0},
@@ -85,15 +97,19 @@ def test_reimport_says_unchanged_and_counts_updates(backend) -> None:
 
 
 def test_references_may_point_forward_and_are_checked_against_file_and_database(
-    backend,
+    backend, merges,
 ) -> None:
     assert import_lines(backend, [code(1), customer(1)]).ok  # the code before its customer
+    # codes of customers that come later, in runs longer than an early merge
+    later = [code(i) for i in range(10, 40)] + [customer(i) for i in range(10, 40)]
+    assert vars(import_lines(backend, later).changes["activation_code"]) == {
+        "inserted": 30, "updated": 0, "unchanged": 0}
     report = import_lines(backend, [code(1), code(2), customer(3), code(3)])
     assert [(e.line, e.reason) for e in report.errors] == [(2, "unknown customer number 500002")]
 
 
 def test_only_the_first_100_errors_are_kept_and_all_are_counted(backend, tmp_path, capsys,
-                                                                monkeypatch) -> None:
+                                                                monkeypatch, merges) -> None:
     bad = [json.dumps({"kind": "customer", "number": str(i)}) for i in range(150)]
     lines = records(5) + bad + [customer(1)]  # and a duplicate at the very end
     report = import_lines(backend, lines)
@@ -111,13 +127,54 @@ def test_only_the_first_100_errors_are_kept_and_all_are_counted(backend, tmp_pat
     assert count(backend, Customer) == 0
 
 
-def test_duplicates_name_both_lines(backend) -> None:
+def test_duplicates_name_both_lines(backend, merges) -> None:
     report = import_lines(backend, [customer(1), code(1), customer(2), customer(1), code(1)])
     assert [(e.line, e.reason) for e in report.errors] == [
         (4, "customer 500001 appears twice in the file (first on line 1)"),
         (5, "this activation code for customer 500001 appears twice in the file "
             "(first on line 2)"),
     ]
+    # a key twice within one early merge (the merge refuses it: savepoint, merged later)
+    for lines, first, again in ((records(30) + [customer(29)], 30, 61),
+                                (records(30)[:30] + [customer(40)] * 2 + records(30)[30:], 31, 32)):
+        report = import_lines(backend, lines)
+        assert [(e.line, e.reason.endswith(f"(first on line {first})")) for e in
+                report.errors] == [(again, True)]
+        assert count(backend, Customer) == 0 and count(backend, ActivationCode) == 0
+
+
+def test_runs_of_a_kind_are_merged_while_the_file_is_read(backend, monkeypatch) -> None:
+    """On PostgreSQL every 50 rows of a kind here, that is every block of lines (SQLite
+    merges after reading only)."""
+    monkeypatch.setattr(PostgresStaging, "EARLY", 50)
+    chunks: list[str] = []
+    real = PostgresStaging._merge_chunk
+
+    def merge_chunk(self: PostgresStaging, kind: str) -> None:
+        chunks.append(kind)
+        real(self, kind)
+
+    monkeypatch.setattr(PostgresStaging, "_merge_chunk", merge_chunk)
+    report = import_lines(backend, records(5000))  # rows reach the stage 2,048 lines at once
+    if backend.is_sqlite:
+        assert chunks == []
+    else:
+        assert chunks.count("customer") == 3 and chunks.count("activation_code") == 3
+    assert report.ok
+    assert {k: vars(c) for k, c in report.changes.items()} == {
+        "customer": {"inserted": 5000, "updated": 0, "unchanged": 0},
+        "activation_code": {"inserted": 5000, "updated": 0, "unchanged": 0}}
+    assert count(backend, Customer) == 5000 and count(backend, ActivationCode) == 5000
+    # a key twice in two early merges: the second updated the first, the checks refuse the
+    # file, and the rollback takes both back
+    report = import_lines(backend, records(5000, "Graz") + [customer(1, "Graz")])
+    assert [e.line for e in report.errors] == [10001]
+    assert cities(backend) == {"Kassel": 5000}
+    # a refused line stops the early merges; what comes after it is still checked
+    report = import_lines(backend, records(5000, "Graz", start=5000) + ["{oops", code(99999)])
+    assert [(e.line, e.reason.split(" (")[0]) for e in report.errors] == [
+        (10001, "malformed JSON"), (10002, "unknown customer number 599999")]
+    assert cities(backend) == {"Kassel": 5000}
 
 
 def test_dry_run_validates_everything_and_writes_nothing(backend, tmp_path, capsys,
@@ -194,7 +251,7 @@ def test_progress_events_cover_reading_checking_and_writing(backend, tmp_path) -
     assert ("customer", 9000) in written and ("activation_code", 9000) in written
 
 
-def test_passwords_are_hashed_in_a_pool_and_kept_on_reimport(backend) -> None:
+def test_passwords_are_hashed_in_a_pool_and_kept_on_reimport(backend, merges) -> None:
     n = BATCH + 5  # one batch goes to the process pool, the rest is hashed here
     lines = [customer(i, password=f"Kundenpasswort-{i}-Graz") for i in range(n)]
     report = import_lines(backend, lines)
@@ -214,7 +271,7 @@ def test_passwords_are_hashed_in_a_pool_and_kept_on_reimport(backend) -> None:
     assert import_lines(backend, [customer(2)]).changes["customer"].unchanged == 1
 
 
-def test_a_refused_file_hashes_no_further_passwords(backend) -> None:
+def test_a_refused_file_hashes_no_further_passwords(backend, merges) -> None:
     lines = ["{oops"] + [customer(i, password=f"Kundenpasswort-{i}") for i in range(BATCH * 3)]
     report = import_lines(backend, lines)
     assert report.error_count == 1 and report.passwords_hashed == 0

@@ -3,11 +3,13 @@ lines in the database, merge in one transaction (see ``services.importer`` for t
 
 from __future__ import annotations
 
+import queue
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import BrokenExecutor
-from contextlib import closing
+from contextlib import closing, suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,13 +75,17 @@ def run_import(
         session.flush()
     connection: Connection = backend.engine.connect() if own else session.connection()
     stage = open_staging(connection, own_transaction=own)
+    stager = _Stager(stage, threaded=stage.dialect == "postgresql")
     jobs: PasswordJobs | None = None
+    now = bind_value(connection, Customer.__table__, "created_at", backend.now())
     try:
         stage.create()
         if not dry_run:
             jobs = PasswordJobs(profile_of(backend.hasher), stage.existing_password_hashes,
                                 stage.add_passwords)
-        _read(backend, lines, stage, report, jobs, progress, position or (lambda: None), size)
+            stage.allow_early(now)
+        _read(backend, lines, stager, report, jobs, progress, position or (lambda: None), size)
+        stager.finish()
         if jobs is not None:
             if report.error_count:
                 jobs.close()  # the file is refused: no point in hashing the rest
@@ -106,7 +112,7 @@ def run_import(
             report.counts = report.counts if not report.error_count else dict.fromkeys(ORDER, 0)
             stage.rollback()
             return report
-        _merge(backend, connection, stage, report, progress)
+        _merge(now, stage, report, progress)
         if own:
             connection.execute(insert(AuditEvent.__table__), [{
                 "at": backend.now(), "event": "import", "outcome": "ok",
@@ -116,6 +122,7 @@ def run_import(
         stage.commit()
         return report
     except BaseException as exc:
+        stager.abort()
         if jobs is not None:
             jobs.close()
         try:
@@ -166,9 +173,7 @@ def _duplicate(kind: str, row: tuple[Any, ...]) -> LineError:
     return LineError(line, f"{what} appears twice in the file (first on line {first})")
 
 
-def _merge(backend: Any, connection: Connection, stage: Staging, report: ImportReport,
-           progress: ProgressFn | None) -> None:
-    now = bind_value(connection, Customer.__table__, "created_at", backend.now())
+def _merge(now: Any, stage: Staging, report: ImportReport, progress: ProgressFn | None) -> None:
     for kind in ORDER:
         total = stage.staged[kind]
         if not total:
@@ -184,18 +189,82 @@ def _merge(backend: Any, connection: Connection, stage: Staging, report: ImportR
         report.changes[kind] = KindChanges(merged.inserted, merged.updated, merged.unchanged)
 
 
-def _read(backend: Any, lines: Iterable[bytes | str], stage: Staging, report: ImportReport,
+class _Stager:
+    """Hands rows to the staging tables: on PostgreSQL from a thread of its own, so that the
+    server stores (and merges, see ``db.staging.PostgresStaging``) one batch while the next
+    lines are validated; at most ``DEPTH`` blocks wait for it."""
+
+    DEPTH = 16
+
+    def __init__(self, stage: Staging, *, threaded: bool) -> None:
+        self.stage = stage
+        self.error: BaseException | None = None
+        self.queue: queue.Queue[tuple[Callable[..., None], tuple[Any, ...]] | None] | None = None
+        if threaded:
+            self.queue = queue.Queue(maxsize=self.DEPTH)
+            self.thread = threading.Thread(target=self._run, name="import-staging", daemon=True)
+            self.thread.start()
+
+    def __call__(self, fn: Callable[..., None], *args: Any) -> None:
+        if self.queue is None:
+            fn(*args)
+            return
+        if self.error is not None:
+            raise self.error
+        self.queue.put((fn, args))
+
+    def _run(self) -> None:
+        assert self.queue is not None
+        while (item := self.queue.get()) is not None:
+            if self.error is None:
+                try:
+                    item[0](*item[1])
+                except BaseException as exc:  # noqa: BLE001 - handed to the importer
+                    self.error = exc
+
+    def finish(self) -> None:
+        """Wait until everything handed over is staged."""
+        if self.queue is not None:
+            self.queue.put(None)
+            self.thread.join()
+            self.queue = None
+            if self.error is not None:
+                raise self.error
+
+    def abort(self) -> None:
+        """Stop staging (the import failed or was interrupted): cancel the running
+        statement, drop what waits."""
+        if self.queue is None:
+            return
+        self.error = self.error or RuntimeError("import abandoned")
+        with suppress(Exception):
+            self.stage.raw.cancel_safe(timeout=5)
+        while True:
+            try:
+                self.queue.get_nowait()
+            except queue.Empty:
+                break
+        self.queue.put(None)
+        self.thread.join(timeout=30)
+        self.queue = None
+
+
+def _read(backend: Any, lines: Iterable[bytes | str], stager: _Stager, report: ImportReport,
           jobs: PasswordJobs | None, progress: ProgressFn | None,
           position: Callable[[], int | None], size: int | None) -> None:
     """Validate block by block (``validate``, on every core for a long file); the rows of
     each block go to the staging tables in the file's order."""
     errors = report.errors
+    stage = stager.stage
     lineno = told = 0
     with closing(validated(backend.digester, stage.iso_dates, lines)) as blocks:
         for block in blocks:
+            if block.error_count and not report.error_count:
+                stager(stage.refused, lineno + 1)
             for kind, rows in block.rows.items():
                 if rows:
-                    stage.add(kind, rows)
+                    # customers whose password hashes come later wait for the final merge
+                    stager(stage.add, kind, rows, kind == "customer" and bool(block.passwords))
             if block.error_count:
                 report.error_count += block.error_count
                 errors.extend(block.errors[:MAX_ERRORS - len(errors)])
