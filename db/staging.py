@@ -6,11 +6,13 @@ database check what spans lines (a key twice in the file, a reference to a recor
 neither in the file nor in the database) and finally merges each kind into its real table
 with one set-based ``INSERT … SELECT … ON CONFLICT … DO UPDATE … WHERE <something changed>``.
 Nothing of a file is held in Python memory, and the real tables are only written in one
-transaction at the end:
+transaction:
 
-- PostgreSQL: everything (temporary tables ``ON COMMIT DROP``, ``COPY``, checks, one merge
-  statement per kind, audit) runs in one transaction; a crash or ``kill -9`` of the client
-  aborts it.
+- PostgreSQL: everything (temporary tables ``ON COMMIT DROP``, ``COPY``, checks, merges,
+  audit) runs in one transaction; a crash or ``kill -9`` of the client aborts it. Long runs
+  of one kind are merged in chunks while the file is still read, so that the server's index
+  work overlaps the client's validation (``PostgresStaging``); a refused file rolls them
+  back with everything else.
 - SQLite: the temporary tables live in the connection's own temp database, so filling them
   takes no lock on the main database (the portal keeps writing while a file is read). The
   merge then runs in one ``BEGIN IMMEDIATE`` transaction, in chunks of rows so that a long
@@ -504,6 +506,11 @@ class PostgresStaging(Staging):
                 return
         sql, n_now = self._counted_merge(kind, _chunk(kind))
         self._exec("SAVEPOINT import_chunk")
+        # The planner's figures for the real tables are those from before the import (the
+        # rows merged so far are invisible to ANALYZE in other sessions): it would join a
+        # chunk by reading all of ``customer`` into a hash, once per chunk. Index lookups.
+        self._exec("SET LOCAL enable_hashjoin = off")
+        self._exec("SET LOCAL enable_mergejoin = off")
         try:
             inserted, changed = self._rows(sql, (self._now,) * n_now)[0]
         except psycopg.errors.CardinalityViolation:  # a key twice in the chunk
@@ -511,6 +518,8 @@ class PostgresStaging(Staging):
             self._stop_early(kind, 0)
             return
         self._exec("RELEASE SAVEPOINT import_chunk")
+        self._exec("RESET enable_hashjoin")
+        self._exec("RESET enable_mergejoin")
         before = self._early[kind]
         self._early[kind] = (before[0] + inserted, before[1] + changed)
         self._move_chunk(kind, merged=True)

@@ -21,7 +21,11 @@ Design (issue 14: any size in constant memory, all or nothing)
    them as *unchanged* (and keeps ``updated_at``). The audit event is written in the same
    transaction. A refused file, ``--dry-run``, Ctrl+C or ``kill -9`` leave the database as it
    was: the real tables are written only in that one transaction (on SQLite, filling the
-   staging tables takes no lock on the main database; the merge holds its write lock).
+   staging tables takes no lock on the main database; the merge holds its write lock). On
+   PostgreSQL, whose import is one transaction from the first line on, long runs of one
+   kind are merged in chunks of 50,000 rows while the file is still read (from a staging
+   thread, so that the server's index work overlaps the validation); the checks still cover
+   the whole file, and a refused file rolls the early merges back with the rest.
 
 Public API::
 
