@@ -16,9 +16,9 @@ import pytest
 from sqlalchemy import func, select, text
 
 from db.models import ActivationCode, AuditEvent, Customer
+from db.staging import PostgresStaging
 from services.importer import MAX_ERRORS, Progress, import_file, import_lines, validate_lines
 from services.importer.hashing import BATCH
-from db.staging import PostgresStaging
 from tui.cli import main
 
 KIOSK = Path(sys.executable).with_name("kiosk")
