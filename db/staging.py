@@ -388,10 +388,6 @@ def _chunk(kind: str) -> str:
     return f"import_chunk_{kind}"
 
 
-def _all(kind: str) -> str:
-    return ", ".join(("line",) + COLUMNS[kind])
-
-
 class PostgresStaging(Staging):
     """COPY into temporary tables; long runs of one kind are merged while the file is read.
 
@@ -480,9 +476,8 @@ class PostgresStaging(Staging):
 
     def _move_chunk(self, kind: str, merged: bool = False) -> None:
         # a merged chunk leaves only what the checks read (its keys and line numbers)
-        cols = ", ".join(("line",) + UNIQUE[kind]) if merged else "*"
-        self._exec(f"INSERT INTO {_stage(kind)} ({cols.replace('*', _all(kind))}) "
-                   f"SELECT {cols} FROM {_chunk(kind)}")
+        cols = ", ".join(("line",) + (UNIQUE[kind] if merged else COLUMNS[kind]))
+        self._exec(f"INSERT INTO {_stage(kind)} ({cols}) SELECT {cols} FROM {_chunk(kind)}")
         self._exec(f"TRUNCATE {_chunk(kind)}")
         self._pending[kind] = 0
 

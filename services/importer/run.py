@@ -74,10 +74,10 @@ def run_import(
     if session is not None:
         session.flush()
     connection: Connection = backend.engine.connect() if own else session.connection()
+    now = bind_value(connection, Customer.__table__, "created_at", backend.now())
     stage = open_staging(connection, own_transaction=own)
     stager = _Stager(stage, threaded=stage.dialect == "postgresql")
     jobs: PasswordJobs | None = None
-    now = bind_value(connection, Customer.__table__, "created_at", backend.now())
     try:
         stage.create()
         if not dry_run:
