@@ -408,7 +408,7 @@ def test_real_browser_on_a_running_kiosk_serve(tmp_path) -> None:
     """`kiosk serve` as a process, headless Chromium (English browser): the link page, its
     button and the password form work under the pages' Content-Security-Policy."""
     from selenium import webdriver
-    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
@@ -424,9 +424,18 @@ def test_real_browser_on_a_running_kiosk_serve(tmp_path) -> None:
     driver.implicitly_wait(10)
 
     def heading(expected: str) -> None:
-        # the page is replaced after a POST: an <h1> found a moment before may be gone
+        # the page is replaced after a POST: an <h1> found a moment before may be gone, which
+        # Chrome also reports as an "unknown error" of a node that left the document
+        def shown(d: webdriver.Chrome) -> bool:
+            try:
+                return d.find_element(By.TAG_NAME, "h1").text == expected
+            except WebDriverException as exc:
+                if "does not belong to the document" in (exc.msg or ""):
+                    return False
+                raise
+
         WebDriverWait(driver, 10, ignored_exceptions=(StaleElementReferenceException,)).until(
-            lambda d: d.find_element(By.TAG_NAME, "h1").text == expected)
+            shown)
 
     try:
         accounts.register(backend, registration(), CALLER)
